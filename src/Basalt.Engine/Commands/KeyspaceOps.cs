@@ -1,0 +1,348 @@
+using System.Buffers.Text;
+using System.Numerics;
+using Basalt.Engine.Keyspace;
+using Basalt.Protocol;
+using static Basalt.Engine.Commands.Syntax;
+
+namespace Basalt.Engine.Commands;
+
+/// <summary>Commands over a whole keyspace: KEYS SCAN RANDOMKEY DBSIZE FLUSHDB FLUSHALL SWAPDB.</summary>
+public static class KeyspaceOps
+{
+    public static void Register(CommandTable t)
+    {
+        Global(t, "keys", 2, CommandFlags.ReadOnly, AclCategories.Keyspace | AclCategories.Read | AclCategories.Slow | AclCategories.Dangerous, static (in OpRequest r) => new KeysOp(r), "Returns all key names that match a pattern.");
+        Global(t, "scan", -2, CommandFlags.ReadOnly, AclCategories.Keyspace | AclCategories.Read | AclCategories.Slow, static (in OpRequest r) => new ScanOp(r), "Iterates over the key names in the database.");
+        Global(t, "randomkey", 1, CommandFlags.ReadOnly, AclCategories.Keyspace | AclCategories.Read | AclCategories.Slow, static (in OpRequest r) => new RandomKeyOp(r), "Returns a random key name from the database.");
+        Global(t, "dbsize", 1, CommandFlags.ReadOnly | CommandFlags.Fast, AclCategories.Keyspace | AclCategories.Read | AclCategories.Fast, static (in OpRequest r) => new DbSizeOp(r), "Returns the number of keys in the database.", "server");
+        Global(t, "flushdb", -1, CommandFlags.Write, AclCategories.Keyspace | AclCategories.Write | AclCategories.Slow | AclCategories.Dangerous, static (in OpRequest r) => new FlushOp(r, all: false), "Remove all keys from the current database.", "server");
+        Global(t, "flushall", -1, CommandFlags.Write, AclCategories.Keyspace | AclCategories.Write | AclCategories.Slow | AclCategories.Dangerous, static (in OpRequest r) => new FlushOp(r, all: true), "Removes all keys from all databases.", "server");
+        Global(t, "swapdb", 3, CommandFlags.Write | CommandFlags.Fast, AclCategories.Keyspace | AclCategories.Write | AclCategories.Fast | AclCategories.Dangerous, static (in OpRequest r) => new SwapDbOp(r), "Swaps two Redis databases.", "server");
+    }
+
+    private static void Global(CommandTable t, string name, int arity, CommandFlags flags, AclCategories acl, OpFactory factory, string summary, string group = "generic") =>
+        t.Add(new CommandSpec { Name = name, Arity = arity, Flags = flags, Acl = acl, Kind = CommandKind.Global, CreateOp = factory, Summary = summary, Group = group });
+
+    internal sealed class KeysOp : ShardOp
+    {
+        private readonly List<byte[]>[] _found;
+
+        public KeysOp(in OpRequest r)
+            : base(r)
+        {
+            _found = new List<byte[]>[Slots.ShardCount];
+            RouteAll();
+        }
+
+        public override void Run(ShardStore store, int phase)
+        {
+            // Keys are immutable once inserted, so their arrays may be handed to the coordinator.
+            var list = new List<byte[]>();
+            var pattern = Args[1];
+            var all = Glob.IsMatchAll(pattern);
+            foreach (var e in store.Dbs[Db].Table)
+            {
+                if ((e.ExpireAtMs < 0 || e.ExpireAtMs > NowMs) && (all || Glob.Match(pattern, e.Key)))
+                {
+                    list.Add(e.Key);
+                }
+            }
+
+            _found[store.ShardId] = list;
+        }
+
+        public override void Reply(ReplyBuffer reply)
+        {
+            var n = 0;
+            foreach (var l in _found)
+            {
+                n += l.Count;
+            }
+
+            reply.ArrayHeader(n);
+            foreach (var l in _found)
+            {
+                foreach (var k in l)
+                {
+                    reply.Bulk(k);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// SCAN's cursor packs the shard in its low bits and that shard's table cursor above them, so
+    /// one cursor walks every shard in turn and a full walk still ends at 0.
+    /// </summary>
+    internal sealed class ScanOp : ShardOp
+    {
+        private readonly int _shardBits;
+        private readonly int _shard;
+        private readonly ulong _inner;
+        private readonly long _count = 10;
+        private readonly int _pattern = -1;
+        private readonly int _type = -1;
+        private readonly List<byte[]> _keys = [];
+        private ulong _next;
+
+        public ScanOp(in OpRequest r)
+            : base(r)
+        {
+            if (!Utf8Parser.TryParse(Args[1], out ulong cursor, out var used) || used != Args[1].Length)
+            {
+                EarlyError = "ERR invalid cursor";
+                return;
+            }
+
+            for (var i = 2; i < Args.Count; i++)
+            {
+                var hasNext = i + 1 < Args.Count;
+                if (Is(Args[i], "COUNT"u8) && hasNext)
+                {
+                    if (!Numbers.TryParseLong(Args[++i], out _count))
+                    {
+                        EarlyError = "ERR value is not an integer or out of range";
+                        return;
+                    }
+
+                    if (_count < 1)
+                    {
+                        EarlyError = "ERR syntax error";
+                        return;
+                    }
+                }
+                else if (Is(Args[i], "MATCH"u8) && hasNext)
+                {
+                    _pattern = ++i;
+                }
+                else if (Is(Args[i], "TYPE"u8) && hasNext)
+                {
+                    _type = ++i;
+                }
+                else
+                {
+                    EarlyError = "ERR syntax error";
+                    return;
+                }
+            }
+
+            _shardBits = Slots.ShardCount == 1 ? 0 : BitOperations.Log2((uint)Slots.ShardCount - 1) + 1;
+            _shard = (int)(cursor & ((1UL << _shardBits) - 1));
+            _inner = cursor >> _shardBits;
+            Shards = _shard < Slots.ShardCount ? [_shard] : [];
+        }
+
+        public override void Run(ShardStore store, int phase)
+        {
+            var table = store.Dbs[Db].Table;
+            var visited = new List<Entry>();
+            var cursor = _inner;
+            var budget = _count * 10;
+            do
+            {
+                cursor = table.ScanStep(cursor, visited);
+            }
+            while (cursor != 0 && budget-- > 0 && visited.Count < _count);
+
+            foreach (var e in visited)
+            {
+                if (e.ExpireAtMs >= 0 && e.ExpireAtMs <= NowMs)
+                {
+                    continue;
+                }
+
+                if (_pattern >= 0 && !Glob.Match(Args[_pattern], e.Key))
+                {
+                    continue;
+                }
+
+                if (_type >= 0 && !Is(Args[_type], KeyCommands.TypeName(e)))
+                {
+                    continue;
+                }
+
+                _keys.Add(e.Key);
+            }
+
+            if (cursor != 0)
+            {
+                _next = (cursor << _shardBits) | (uint)_shard;
+            }
+            else
+            {
+                _next = _shard + 1 < Slots.ShardCount ? (ulong)(_shard + 1) : 0;
+            }
+        }
+
+        public override void Reply(ReplyBuffer reply)
+        {
+            reply.ArrayHeader(2);
+            Span<byte> tmp = stackalloc byte[24];
+            Utf8Formatter.TryFormat(_next, tmp, out var n);
+            reply.Bulk(tmp[..n]);
+            reply.ArrayHeader(_keys.Count);
+            foreach (var k in _keys)
+            {
+                reply.Bulk(k);
+            }
+        }
+    }
+
+    internal sealed class RandomKeyOp : ShardOp
+    {
+        private readonly byte[]?[] _picks;
+        private readonly long[] _counts;
+
+        public RandomKeyOp(in OpRequest r)
+            : base(r)
+        {
+            _picks = new byte[]?[Slots.ShardCount];
+            _counts = new long[Slots.ShardCount];
+            RouteAll();
+        }
+
+        public override void Run(ShardStore store, int phase)
+        {
+            var db = store.Dbs[Db];
+            for (var tries = 0; tries < 100 && db.Count > 0; tries++)
+            {
+                var e = db.Table.Random(store.Rng)!;
+                if (db.Find(e.Key, NowMs) is not null)
+                {
+                    _picks[store.ShardId] = e.Key;
+                    break;
+                }
+            }
+
+            _counts[store.ShardId] = _picks[store.ShardId] is null ? 0 : db.Count;
+        }
+
+        public override void Reply(ReplyBuffer reply)
+        {
+            long total = 0;
+            foreach (var c in _counts)
+            {
+                total += c;
+            }
+
+            if (total == 0)
+            {
+                reply.NullBulk();
+                return;
+            }
+
+            // Pick a shard in proportion to its size, so every key is about equally likely.
+            var x = Random.Shared.NextInt64(total);
+            for (var s = 0; s < _counts.Length; s++)
+            {
+                if (x < _counts[s])
+                {
+                    reply.Bulk(_picks[s]!);
+                    return;
+                }
+
+                x -= _counts[s];
+            }
+        }
+    }
+
+    internal sealed class DbSizeOp : ShardOp
+    {
+        private readonly long[] _counts;
+
+        public DbSizeOp(in OpRequest r)
+            : base(r)
+        {
+            _counts = new long[Slots.ShardCount];
+            RouteAll();
+        }
+
+        public override void Run(ShardStore store, int phase) => _counts[store.ShardId] = store.Dbs[Db].Count;
+
+        public override void Reply(ReplyBuffer reply)
+        {
+            long total = 0;
+            foreach (var c in _counts)
+            {
+                total += c;
+            }
+
+            reply.Integer(total);
+        }
+    }
+
+    internal sealed class FlushOp : ShardOp
+    {
+        private readonly bool _all;
+
+        public FlushOp(in OpRequest r, bool all)
+            : base(r)
+        {
+            _all = all;
+            if (Args.Count > 2 || (Args.Count == 2 && !Is(Args[1], "ASYNC"u8) && !Is(Args[1], "SYNC"u8)))
+            {
+                EarlyError = "ERR syntax error";
+                return;
+            }
+
+            RouteAll();
+        }
+
+        public override void Run(ShardStore store, int phase)
+        {
+            if (!_all)
+            {
+                store.Dbs[Db].Flush();
+                return;
+            }
+
+            foreach (var db in store.Dbs)
+            {
+                db.Flush();
+            }
+        }
+
+        public override void Reply(ReplyBuffer reply) => reply.Ok();
+    }
+
+    internal sealed class SwapDbOp : ShardOp
+    {
+        private readonly int _a;
+        private readonly int _b;
+
+        public SwapDbOp(in OpRequest r)
+            : base(r)
+        {
+            if (!Numbers.TryParseLong(Args[1], out var a) || a is < int.MinValue or > int.MaxValue)
+            {
+                EarlyError = "ERR invalid first DB index";
+                return;
+            }
+
+            if (!Numbers.TryParseLong(Args[2], out var b) || b is < int.MinValue or > int.MaxValue)
+            {
+                EarlyError = "ERR invalid second DB index";
+                return;
+            }
+
+            if (a < 0 || a >= DatabaseCount || b < 0 || b >= DatabaseCount)
+            {
+                EarlyError = "ERR DB index is out of range";
+                return;
+            }
+
+            (_a, _b) = ((int)a, (int)b);
+            RouteAll();
+        }
+
+        public override void Run(ShardStore store, int phase)
+        {
+            if (_a != _b)
+            {
+                store.SwapDb(_a, _b);
+            }
+        }
+
+        public override void Reply(ReplyBuffer reply) => reply.Ok();
+    }
+}

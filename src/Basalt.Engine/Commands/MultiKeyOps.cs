@@ -1,0 +1,259 @@
+using Basalt.Engine.Keyspace;
+using Basalt.Protocol;
+using static Basalt.Engine.Commands.Syntax;
+
+namespace Basalt.Engine.Commands;
+
+/// <summary>Key commands whose keys may span shards: DEL UNLINK EXISTS TOUCH RENAME RENAMENX COPY.</summary>
+internal static class MultiKeyOps
+{
+    public static void Register(CommandTable t)
+    {
+        Multi(t, "del", -2, CommandFlags.Write, AclCategories.Write | AclCategories.Slow, 1, -1, static (in OpRequest r) => new CountOp(r, CountOp.Mode.Delete), "Deletes one or more keys.");
+        Multi(t, "unlink", -2, CommandFlags.Write | CommandFlags.Fast, AclCategories.Write | AclCategories.Fast, 1, -1, static (in OpRequest r) => new CountOp(r, CountOp.Mode.Delete), "Asynchronously deletes one or more keys.");
+        Multi(t, "exists", -2, CommandFlags.ReadOnly | CommandFlags.Fast, AclCategories.Read | AclCategories.Fast, 1, -1, static (in OpRequest r) => new CountOp(r, CountOp.Mode.Exists), "Determines whether one or more keys exist.");
+        Multi(t, "touch", -2, CommandFlags.ReadOnly | CommandFlags.Fast, AclCategories.Read | AclCategories.Fast, 1, -1, static (in OpRequest r) => new CountOp(r, CountOp.Mode.Touch), "Returns the number of existing keys out of those specified after updating the time they were last accessed.");
+        Multi(t, "rename", 3, CommandFlags.Write, AclCategories.Write | AclCategories.Slow, 1, 2, static (in OpRequest r) => new RenameOp(r, nx: false), "Renames a key and overwrites the destination.");
+        Multi(t, "renamenx", 3, CommandFlags.Write | CommandFlags.Fast, AclCategories.Write | AclCategories.Fast, 1, 2, static (in OpRequest r) => new RenameOp(r, nx: true), "Renames a key only when the target key name doesn't exist.");
+        Multi(t, "copy", -3, CommandFlags.Write | CommandFlags.DenyOom, AclCategories.Write | AclCategories.Slow, 1, 2, static (in OpRequest r) => new CopyOp(r), "Copies the value of a key to a new key.");
+    }
+
+    private static void Multi(CommandTable t, string name, int arity, CommandFlags flags, AclCategories acl, int first, int last, OpFactory factory, string summary) =>
+        t.Add(new CommandSpec
+        {
+            Name = name, Arity = arity, Flags = flags, FirstKey = first, LastKey = last, KeyStep = 1, Acl = acl | AclCategories.Keyspace,
+            Kind = CommandKind.Multi, CreateOp = factory, Summary = summary,
+        });
+}
+
+/// <summary>DEL/UNLINK/EXISTS/TOUCH: each shard counts its own keys (duplicates count again, like Redis).</summary>
+internal sealed class CountOp : ShardOp
+{
+    private readonly Mode _mode;
+    private readonly long[] _counts;
+
+    public CountOp(in OpRequest r, Mode mode)
+        : base(r)
+    {
+        _mode = mode;
+        _counts = new long[Slots.ShardCount];
+        RouteKeys(1, 1);
+    }
+
+    public enum Mode
+    {
+        Delete,
+        Exists,
+        Touch,
+    }
+
+    public override void Run(ShardStore store, int phase)
+    {
+        var db = store.Dbs[Db];
+        long n = 0;
+        for (var i = 1; i < Args.Count; i++)
+        {
+            if (!Owns(store, i))
+            {
+                continue;
+            }
+
+            var found = _mode switch
+            {
+                Mode.Delete => db.Delete(Args[i], NowMs),
+                Mode.Touch => db.Touch(Args[i], NowMs) is not null,
+                _ => db.Find(Args[i], NowMs) is not null,
+            };
+            if (found)
+            {
+                n++;
+            }
+        }
+
+        _counts[store.ShardId] = n;
+    }
+
+    public override void Reply(ReplyBuffer reply)
+    {
+        long total = 0;
+        foreach (var c in _counts)
+        {
+            total += c;
+        }
+
+        reply.Integer(total);
+    }
+}
+
+/// <summary>
+/// RENAME/RENAMENX. Phase 0 looks at source and destination, phase 1 takes the source out,
+/// phase 2 puts it in place at the destination. The value object moves; nothing is copied.
+/// </summary>
+internal sealed class RenameOp : ShardOp
+{
+    private readonly bool _nx;
+    private readonly bool _sameKey;
+    private bool _srcFound;
+    private bool _dstFound;
+    private object? _value;
+    private StringEncoding _encoding;
+    private long _expireAt;
+    private int _outcome; // 0 ok, 1 no such key, 2 not renamed (nx)
+
+    public RenameOp(in OpRequest r, bool nx)
+        : base(r)
+    {
+        _nx = nx;
+        _sameKey = Args[1].SequenceEqual(Args[2]);
+        RouteKeys(1, 1, 2);
+    }
+
+    public override void Run(ShardStore store, int phase)
+    {
+        var db = store.Dbs[Db];
+        switch (phase)
+        {
+            case 0:
+                if (Owns(store, 1))
+                {
+                    _srcFound = db.Find(Args[1], NowMs) is not null;
+                }
+
+                if (Owns(store, 2))
+                {
+                    _dstFound = db.Find(Args[2], NowMs) is not null;
+                }
+
+                break;
+            case 1:
+                if (Owns(store, 1))
+                {
+                    var e = db.Find(Args[1], NowMs)!;
+                    (_value, _encoding, _expireAt) = (e.Value, e.Encoding, e.ExpireAtMs);
+                    db.Remove(e);
+                }
+
+                break;
+            default:
+                if (Owns(store, 2))
+                {
+                    db.Delete(Args[2], NowMs);
+                    db.Insert(Args.ToArray(2), _value!, _encoding, _expireAt);
+                }
+
+                break;
+        }
+    }
+
+    public override bool Continue(int phase)
+    {
+        if (phase == 0)
+        {
+            _outcome = !_srcFound ? 1 : (_sameKey || (_nx && _dstFound)) ? 2 : 0;
+            return _outcome == 0;
+        }
+
+        return phase == 1;
+    }
+
+    public override void Reply(ReplyBuffer reply)
+    {
+        if (_outcome == 1)
+        {
+            reply.Error(Errors.NoSuchKey);
+        }
+        else if (_nx)
+        {
+            reply.Integer(_outcome == 0 ? 1 : 0);
+        }
+        else
+        {
+            reply.Ok();
+        }
+    }
+}
+
+/// <summary>COPY src dst [DB n] [REPLACE]. Phase 0 clones the source on its shard; phase 1 stores it.</summary>
+internal sealed class CopyOp : ShardOp
+{
+    private readonly int _dstDb;
+    private readonly bool _replace;
+    private bool _dstFound;
+    private object? _clone;
+    private StringEncoding _encoding;
+    private long _expireAt;
+    private bool _copied;
+
+    public CopyOp(in OpRequest r)
+        : base(r)
+    {
+        _dstDb = Db;
+        for (var i = 3; i < Args.Count; i++)
+        {
+            if (Is(Args[i], "REPLACE"u8))
+            {
+                _replace = true;
+            }
+            else if (Is(Args[i], "DB"u8) && i + 1 < Args.Count)
+            {
+                if (!Numbers.TryParseLong(Args[++i], out var db) || db is < int.MinValue or > int.MaxValue)
+                {
+                    EarlyError = "ERR value is not an integer or out of range";
+                    return;
+                }
+
+                if (db < 0 || db >= DatabaseCount)
+                {
+                    EarlyError = "ERR DB index is out of range";
+                    return;
+                }
+
+                _dstDb = (int)db;
+            }
+            else
+            {
+                EarlyError = "ERR syntax error";
+                return;
+            }
+        }
+
+        if (_dstDb == Db && Args[1].SequenceEqual(Args[2]))
+        {
+            EarlyError = "ERR source and destination objects are the same";
+            return;
+        }
+
+        RouteKeys(1, 1, 2);
+    }
+
+    public override void Run(ShardStore store, int phase)
+    {
+        if (phase == 0)
+        {
+            if (Owns(store, 1) && store.Dbs[Db].Find(Args[1], NowMs) is { } e)
+            {
+                _clone = e.Value is byte[] s ? s.Clone() : e.Value;
+                (_encoding, _expireAt) = (e.Encoding, e.ExpireAtMs);
+            }
+
+            if (Owns(store, 2))
+            {
+                _dstFound = store.Dbs[_dstDb].Find(Args[2], NowMs) is not null;
+            }
+
+            return;
+        }
+
+        if (Owns(store, 2))
+        {
+            var dst = store.Dbs[_dstDb];
+            dst.Delete(Args[2], NowMs);
+            dst.Insert(Args.ToArray(2), _clone!, _encoding, _expireAt);
+            _copied = true;
+        }
+    }
+
+    public override bool Continue(int phase) => phase == 0 && _clone is not null && (_replace || !_dstFound);
+
+    public override void Reply(ReplyBuffer reply) => reply.Integer(_copied ? 1 : 0);
+}

@@ -1,0 +1,104 @@
+using Basalt.Protocol;
+
+namespace Basalt.Engine.Commands;
+
+/// <summary>
+/// A command whose keys may live on several shards, written as phases. Each phase runs on every
+/// involved shard's own thread (<see cref="Run"/> touches only that shard's keys), and between
+/// phases the coordinator decides whether to go on. The server holds every involved shard for
+/// the whole op, so no other command interleaves: the op is atomic. A command author writes
+/// phases and never sees a hop.
+/// Thread rule: during a phase, each shard writes only the result slots of its own keys or its
+/// own shard index; the coordinator reads them after the phase's completions arrive.
+/// </summary>
+public abstract class ShardOp
+{
+    private byte[]? _keyShard;
+
+    protected ShardOp(in OpRequest request)
+    {
+        Args = request.Args;
+        Db = request.Db;
+        NowMs = request.NowMs;
+        Slots = request.Slots;
+        Spec = request.Spec;
+        DatabaseCount = request.DatabaseCount;
+        Shards = [];
+    }
+
+    public ArgView Args { get; }
+
+    public int Db { get; }
+
+    public long NowMs { get; }
+
+    public SlotMap Slots { get; }
+
+    public CommandSpec Spec { get; }
+
+    public int DatabaseCount { get; }
+
+    /// <summary>Involved shards, ascending: the order the server acquires them in.</summary>
+    public int[] Shards { get; protected set; }
+
+    /// <summary>An error found while building the op (bad syntax); replied without touching any shard.</summary>
+    public string? EarlyError { get; protected set; }
+
+    /// <summary>Runs phase <paramref name="phase"/> on one involved shard, on that shard's thread.</summary>
+    public abstract void Run(ShardStore store, int phase);
+
+    /// <summary>On the coordinator, after <paramref name="phase"/> ran on every shard: true to run the next one.</summary>
+    public virtual bool Continue(int phase) => false;
+
+    public abstract void Reply(ReplyBuffer reply);
+
+    /// <summary>Routes args first, first+step, … as keys and sets <see cref="Shards"/>.</summary>
+    protected void RouteKeys(int first, int step, int last = -1)
+    {
+        if (last < 0)
+        {
+            last = Args.Count - 1;
+        }
+
+        _keyShard = new byte[Args.Count];
+        Span<bool> seen = stackalloc bool[Slots.ShardCount];
+        var distinct = 0;
+        for (var i = first; i <= last; i += step)
+        {
+            var s = Slots.ShardOf(Args[i]);
+            _keyShard[i] = (byte)s;
+            if (!seen[s])
+            {
+                seen[s] = true;
+                distinct++;
+            }
+        }
+
+        var shards = new int[distinct];
+        var n = 0;
+        for (var s = 0; s < seen.Length; s++)
+        {
+            if (seen[s])
+            {
+                shards[n++] = s;
+            }
+        }
+
+        Shards = shards;
+    }
+
+    /// <summary>Involves every shard (global commands).</summary>
+    protected void RouteAll()
+    {
+        var shards = new int[Slots.ShardCount];
+        for (var i = 0; i < shards.Length; i++)
+        {
+            shards[i] = i;
+        }
+
+        Shards = shards;
+    }
+
+    /// <summary>True when argument <paramref name="argIndex"/> is a key owned by <paramref name="store"/>.</summary>
+    protected bool Owns(ShardStore store, int argIndex) => _keyShard![argIndex] == store.ShardId;
+}

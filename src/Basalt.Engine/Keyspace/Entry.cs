@@ -1,0 +1,40 @@
+namespace Basalt.Engine.Keyspace;
+
+/// <summary>How a string value is held, as OBJECT ENCODING reports it.</summary>
+public enum StringEncoding : byte
+{
+    Raw,
+    Embstr,
+    Int,
+}
+
+/// <summary>One key in a shard's table. Owned by the shard's thread (invariant 1).</summary>
+public sealed class Entry
+{
+    public Entry(byte[] key, ulong hash, object value)
+    {
+        Key = key;
+        Hash = hash;
+        Value = value;
+    }
+
+    public byte[] Key { get; }
+
+    public ulong Hash { get; }
+
+    /// <summary>The value: <c>byte[]</c> for strings; other types come with their families.</summary>
+    public object Value { get; set; }
+
+    /// <summary>Absolute unix time in ms, or -1 for no expiry. Absolute so the WAL can record it as is.</summary>
+    public long ExpireAtMs { get; set; } = -1;
+
+    /// <summary>Position in the database's volatile-key index, or -1.</summary>
+    internal int ExpiryIndex { get; set; } = -1;
+
+    internal Entry? Next;
+
+    /// <summary>Last access, in seconds of the shard's LRU clock (OBJECT IDLETIME).</summary>
+    public long LastAccessSec { get; set; }
+
+    public StringEncoding Encoding { get; set; }
+}

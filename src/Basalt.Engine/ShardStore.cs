@@ -1,0 +1,106 @@
+using Basalt.Engine.Keyspace;
+
+namespace Basalt.Engine;
+
+/// <summary>Counters a shard keeps about its keyspace; read by INFO through a shard hop.</summary>
+public sealed class ShardStats
+{
+    public long ExpiredKeys { get; set; }
+
+    public long KeyspaceHits { get; set; }
+
+    public long KeyspaceMisses { get; set; }
+
+    public void Reset()
+    {
+        ExpiredKeys = 0;
+        KeyspaceHits = 0;
+        KeyspaceMisses = 0;
+    }
+}
+
+/// <summary>
+/// Everything one shard owns: its databases, counters and effect sink. Touched only by the shard's
+/// own loop thread (invariant 1): no method here takes a lock.
+/// </summary>
+public sealed class ShardStore
+{
+    public const int DefaultDatabases = 16;
+    private readonly long _clockOriginMs = Environment.TickCount64;
+
+    public ShardStore(int shardId, int databases = DefaultDatabases, IEffectSink? effects = null)
+    {
+        ShardId = shardId;
+        Effects = effects ?? NullEffectSink.Instance;
+        Dbs = new Database[databases];
+        for (var i = 0; i < databases; i++)
+        {
+            Dbs[i] = new Database(this, i);
+        }
+    }
+
+    public int ShardId { get; }
+
+    public Database[] Dbs { get; }
+
+    public IEffectSink Effects { get; set; }
+
+    public ShardStats Stats { get; } = new();
+
+    public Random Rng { get; } = new();
+
+    /// <summary>Set for the duration of a command from a client in CLIENT NO-TOUCH mode.</summary>
+    public bool NoTouch { get; set; }
+
+    /// <summary>Seconds since the store was made: the clock OBJECT IDLETIME measures against.</summary>
+    public long LruClockSec => (Environment.TickCount64 - _clockOriginMs) / 1000;
+
+    public int VolatileKeys
+    {
+        get
+        {
+            var n = 0;
+            foreach (var db in Dbs)
+            {
+                n += db.VolatileCount;
+            }
+
+            return n;
+        }
+    }
+
+    public void SwapDb(int a, int b)
+    {
+        Dbs[a].SwapContents(Dbs[b]);
+        Effects.Emit(EffectKind.SwapDb, a, default, default, b);
+    }
+
+    /// <summary>
+    /// One bounded slice of active expiry, Redis-style: sample 20 volatile keys per db, repeat while
+    /// more than a quarter of the sample had expired, stop at the time budget.
+    /// Returns true if it stopped on the budget with work left (the loop schedules another slice soon).
+    /// </summary>
+    public bool ActiveExpire(long nowMs, TimeSpan budget)
+    {
+        const int Samples = 20;
+        var deadline = Environment.TickCount64 + (long)budget.TotalMilliseconds;
+        foreach (var db in Dbs)
+        {
+            while (db.VolatileCount > 0)
+            {
+                var removed = db.ExpireSample(nowMs, Samples, Rng);
+                if (removed <= Samples / 4)
+                {
+                    break;
+                }
+
+                if (Environment.TickCount64 >= deadline)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+}

@@ -1,0 +1,207 @@
+using System.Buffers.Text;
+
+namespace Basalt.Protocol;
+
+public enum ParseStatus
+{
+    /// <summary>A whole command was parsed; its args were appended.</summary>
+    Command,
+
+    /// <summary>An empty request (blank inline line or <c>*0</c>): consumed, nothing to run.</summary>
+    Empty,
+
+    /// <summary>More bytes are needed. <see cref="RequestParser.BytesWanted"/> says how many in all, if known.</summary>
+    Incomplete,
+
+    /// <summary>The stream is malformed; reply <see cref="RequestParser.Error"/> and close.</summary>
+    Error,
+}
+
+/// <summary>
+/// Parses client requests (RESP multibulk and inline) in place over one contiguous buffer.
+/// Resumable: a frame that arrives in pieces is not re-parsed from its start, so a huge
+/// MSET costs linear time. Error strings match Redis's networking.c word for word.
+/// </summary>
+public sealed class RequestParser
+{
+    private readonly ProtocolLimits _limits;
+
+    // State of a partially parsed multibulk frame.
+    private int _pending = -1;     // elements left to read, -1 when between frames
+    private int _argsAtFrameStart;
+
+    public RequestParser(ProtocolLimits limits) => _limits = limits;
+
+    /// <summary>Position in the buffer up to which bytes are consumed.</summary>
+    public int Position { get; private set; }
+
+    /// <summary>Start of the frame being parsed; bytes before it may be discarded once answered.</summary>
+    public int FrameStart { get; private set; }
+
+    /// <summary>When Incomplete inside a bulk, the buffer length needed to finish it.</summary>
+    public long BytesWanted { get; private set; }
+
+    public string? Error { get; private set; }
+
+    public bool InFrame => _pending >= 0;
+
+    public void Reset()
+    {
+        Position = 0;
+        FrameStart = 0;
+        _pending = -1;
+        Error = null;
+        BytesWanted = 0;
+    }
+
+    /// <summary>Moves the positions after the caller discarded <paramref name="delta"/> leading bytes.</summary>
+    public void Shift(int delta)
+    {
+        Position -= delta;
+        FrameStart -= delta;
+    }
+
+    /// <summary>Parses at most one command from <c>buffer[Position..end)</c>.</summary>
+    public ParseStatus Next(byte[] buffer, int end, ArgList args)
+    {
+        BytesWanted = 0;
+        if (_pending < 0)
+        {
+            if (Position >= end)
+            {
+                return ParseStatus.Incomplete;
+            }
+
+            FrameStart = Position;
+            if (buffer[Position] != (byte)'*')
+            {
+                return ParseInline(buffer, end, args);
+            }
+
+            var span = new ReadOnlySpan<byte>(buffer, Position, end - Position);
+            var nl = span.IndexOf((byte)'\r');
+            if (nl < 0)
+            {
+                return span.Length > _limits.MaxInlineLength
+                    ? Fail("Protocol error: too big mbulk count string")
+                    : ParseStatus.Incomplete;
+            }
+
+            if (nl + 1 >= span.Length)
+            {
+                return ParseStatus.Incomplete;
+            }
+
+            if (!TryParseLong(span.Slice(1, nl - 1), out var count) || count > _limits.MaxMultibulkLength)
+            {
+                return Fail("Protocol error: invalid multibulk length");
+            }
+
+            Position += nl + 2;
+            if (count <= 0)
+            {
+                return ParseStatus.Empty;
+            }
+
+            _pending = (int)count;
+            _argsAtFrameStart = args.Count;
+        }
+
+        while (_pending > 0)
+        {
+            var span = new ReadOnlySpan<byte>(buffer, Position, end - Position);
+            if (span.IsEmpty)
+            {
+                return ParseStatus.Incomplete;
+            }
+
+            var nl = span.IndexOf((byte)'\r');
+            if (nl < 0)
+            {
+                return span.Length > _limits.MaxInlineLength
+                    ? Fail("Protocol error: too big bulk count string")
+                    : ParseStatus.Incomplete;
+            }
+
+            if (span[0] != (byte)'$')
+            {
+                return Fail($"Protocol error: expected '$', got '{(char)span[0]}'");
+            }
+
+            if (nl + 1 >= span.Length)
+            {
+                return ParseStatus.Incomplete;
+            }
+
+            if (!TryParseLong(span.Slice(1, nl - 1), out var len) || len < 0 || len > _limits.MaxBulkLength)
+            {
+                return Fail("Protocol error: invalid bulk length");
+            }
+
+            var dataStart = Position + nl + 2;
+            var need = dataStart + len + 2;
+            if (need > end)
+            {
+                BytesWanted = need - FrameStart;
+                return ParseStatus.Incomplete;
+            }
+
+            // Like Redis, the two bytes after the payload are skipped, not checked.
+            args.Add(dataStart, (int)len);
+            Position = (int)need;
+            _pending--;
+        }
+
+        _pending = -1;
+        return ParseStatus.Command;
+    }
+
+    /// <summary>The number of args the current (finished) frame appended.</summary>
+    public int ArgsOfLastCommand(ArgList args) => args.Count - _argsAtFrameStart;
+
+    private ParseStatus ParseInline(byte[] buffer, int end, ArgList args)
+    {
+        var span = new ReadOnlySpan<byte>(buffer, Position, end - Position);
+        var nl = span.IndexOf((byte)'\n');
+        if (nl < 0)
+        {
+            return span.Length > _limits.MaxInlineLength
+                ? Fail("Protocol error: too big inline request")
+                : ParseStatus.Incomplete;
+        }
+
+        var lineEnd = nl;
+        if (lineEnd > 0 && span[lineEnd - 1] == (byte)'\r')
+        {
+            lineEnd--;
+        }
+
+        _argsAtFrameStart = args.Count;
+        if (!InlineSplitter.Split(buffer, Position, Position + lineEnd, args))
+        {
+            args.Truncate(_argsAtFrameStart);
+            return Fail("Protocol error: unbalanced quotes in request");
+        }
+
+        Position += nl + 1;
+        return args.Count == _argsAtFrameStart ? ParseStatus.Empty : ParseStatus.Command;
+    }
+
+    private ParseStatus Fail(string message)
+    {
+        Error = message;
+        return ParseStatus.Error;
+    }
+
+    private static bool TryParseLong(ReadOnlySpan<byte> digits, out long value)
+    {
+        // Redis's string2ll: optional '-', digits only, no '+', no spaces.
+        if (digits.IsEmpty || digits.Length > 20 || digits[0] == (byte)'+')
+        {
+            value = 0;
+            return false;
+        }
+
+        return Utf8Parser.TryParse(digits, out value, out var used) && used == digits.Length;
+    }
+}
