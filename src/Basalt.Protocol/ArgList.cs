@@ -33,6 +33,18 @@ public sealed class ArgList
 
     public void Clear() => Count = 0;
 
+    /// <summary>Keeps only the last <paramref name="count"/> args, moved to the front.</summary>
+    public void KeepLast(int count)
+    {
+        if (count > 0 && count < Count)
+        {
+            Array.Copy(_offsets, Count - count, _offsets, 0, count);
+            Array.Copy(_lengths, Count - count, _lengths, 0, count);
+        }
+
+        Count = count;
+    }
+
     /// <summary>Shifts every recorded offset after the buffer was compacted by <paramref name="delta"/> bytes.</summary>
     public void Shift(int delta)
     {

@@ -156,8 +156,11 @@ public sealed class RequestParser
         return ParseStatus.Command;
     }
 
-    /// <summary>The number of args the current (finished) frame appended.</summary>
-    public int ArgsOfLastCommand(ArgList args) => args.Count - _argsAtFrameStart;
+    /// <summary>Called after the arg list kept only the current frame's args, moved to the front.</summary>
+    public void OnArgsCompacted() => _argsAtFrameStart = 0;
+
+    /// <summary>The index in the arg list where the last (or current) frame's args begin.</summary>
+    public int ArgsOfLastCommand(ArgList args) => _argsAtFrameStart;
 
     private ParseStatus ParseInline(byte[] buffer, int end, ArgList args)
     {

@@ -136,4 +136,7 @@ public readonly struct OpRequest
     public int DatabaseCount { get; init; }
 
     public CommandSpec Spec { get; init; }
+
+    /// <summary>The requesting client's id (CLIENT KILL SKIPME); 0 when there is none.</summary>
+    public long ClientId { get; init; }
 }

@@ -68,6 +68,19 @@ public sealed class CommandTable
         return container.Subcommands.GetValueOrDefault(text);
     }
 
+    /// <summary>Indexes subcommands added to a container after registration.</summary>
+    public void Reindex(CommandSpec container)
+    {
+        foreach (var sub in container.Subcommands!.Values)
+        {
+            if (sub.Parent is null)
+            {
+                sub.Parent = container;
+                Index(sub);
+            }
+        }
+    }
+
     private void Index(CommandSpec spec)
     {
         spec.Id = _all.Count;

@@ -1,0 +1,427 @@
+using System.Text;
+using Basalt.Engine.Commands;
+using Basalt.Engine.Keyspace;
+using Basalt.Protocol;
+using Basalt.Server.Shards;
+using static Basalt.Engine.Commands.Syntax;
+
+namespace Basalt.Server.Commands;
+
+/// <summary>Commands that act on the connection or the server, not on keys (Redis networking.c, server.c).</summary>
+internal static class ConnectionCommands
+{
+    public static void Register(Router r)
+    {
+        r.Handle("ping", Ping);
+        r.Handle("echo", static (c, a, _) => c.Output.Bulk(a[1]));
+        r.Handle("hello", Hello);
+        r.Handle("quit", static (c, _, _) =>
+        {
+            c.Output.Ok();
+            c.CloseAfterReply();
+        });
+        r.Handle("reset", Reset);
+        r.Handle("select", Select);
+        r.Handle("auth", Auth);
+        r.Handle("time", Time);
+        r.Handle("shutdown", Shutdown);
+        r.Handle("client|id", static (c, _, _) => c.Output.Integer(c.Id));
+        r.Handle("client|setname", SetName);
+        r.Handle("client|getname", static (c, _, _) =>
+        {
+            if (c.Name.Length == 0)
+            {
+                c.Output.NullBulk();
+            }
+            else
+            {
+                c.Output.Bulk(c.Name);
+            }
+        });
+        r.Handle("client|info", static (c, _, _) => c.Output.Verbatim(Encoding.UTF8.GetBytes(ClientLine(c) + "\n")));
+        r.Handle("client|setinfo", SetInfo);
+        r.Handle("client|no-evict", static (c, a, _) => OnOff(c, a, v => c.NoEvict = v));
+        r.Handle("client|no-touch", static (c, a, _) => OnOff(c, a, v => c.NoTouch = v));
+        r.Handle("client|help", static (c, _, _) => Help(c, "CLIENT", "ID", "SETNAME <name>", "GETNAME", "INFO", "LIST [TYPE normal|master|replica|pubsub] [ID id [id ...]]", "KILL <ip:port> | <filter> <value> ...", "SETINFO <LIB-NAME|LIB-VER> <value>", "NO-EVICT (ON|OFF)", "NO-TOUCH (ON|OFF)"));
+        r.Handle("config|get", ConfigGet);
+        r.Handle("config|set", ConfigSet);
+        r.Handle("config|help", static (c, _, _) => Help(c, "CONFIG", "GET <pattern>", "SET <directive> <value> [<directive> <value> ...]", "RESETSTAT"));
+        r.Handle("object|help", static (c, _, _) => Help(c, "OBJECT", "ENCODING <key>", "FREQ <key>", "IDLETIME <key>", "REFCOUNT <key>"));
+        CommandIntrospection.Register(r);
+    }
+
+    /// <summary>One CLIENT LIST line, with the fields of Redis 7.2 in their order; values are measured, not made up.</summary>
+    public static string ClientLine(Connection c)
+    {
+        var now = Environment.TickCount64;
+        var flags = (c.NoEvict ? "e" : string.Empty) + (c.NoTouch ? "T" : string.Empty);
+        var events = c.PendingOutput > 0 ? "rw" : "r";
+        var inCap = c.InputBufferCapacity;
+        var outCap = c.Output.Buffer.Length;
+        return string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"id={c.Id} addr={c.RemoteEndPoint} laddr={c.LocalEndPoint} fd={c.Fd} name={c.Name} age={(now - c.CreatedMs) / 1000} idle={(now - c.LastInteractionMs) / 1000} flags={(flags.Length == 0 ? "N" : flags)} db={c.Db} sub=0 psub=0 ssub=0 multi=-1 qbuf={c.InputBufferLength} qbuf-free={inCap - c.InputBufferLength} argv-mem=0 multi-mem=0 rbs={inCap} rbp={inCap} obl={c.PendingOutput} oll=0 omem={outCap} tot-mem={inCap + outCap} events={events} cmd={c.LastCommand} user=default redir=-1 resp={c.Output.Protocol} lib-name={c.LibName} lib-ver={c.LibVersion}");
+    }
+
+    private static void Ping(Connection c, ArgView a, CommandSpec spec)
+    {
+        if (a.Count > 2)
+        {
+            c.Output.Error(Engine.Errors.WrongArity("ping"));
+        }
+        else if (a.Count == 2)
+        {
+            c.Output.Bulk(a[1]);
+        }
+        else
+        {
+            c.Output.SimpleString("PONG"u8);
+        }
+    }
+
+    private static void Hello(Connection c, ArgView a, CommandSpec spec)
+    {
+        var proto = c.Output.Protocol;
+        if (a.Count >= 2)
+        {
+            if (!Numbers.TryParseLong(a[1], out var v))
+            {
+                c.Output.Error("ERR Protocol version is not an integer or out of range");
+                return;
+            }
+
+            if (v is < 2 or > 3)
+            {
+                c.Output.Error("NOPROTO unsupported protocol version");
+                return;
+            }
+
+            proto = (int)v;
+        }
+
+        string? name = null;
+        for (var j = 2; j < a.Count; j++)
+        {
+            var more = a.Count - j - 1;
+            if (Is(a[j], "AUTH"u8) && more >= 2)
+            {
+                if (!CheckPassword(c, a[j + 1], a[j + 2]))
+                {
+                    c.Output.Error("WRONGPASS invalid username-password pair or user is disabled.");
+                    return;
+                }
+
+                c.Authenticated = true;
+                j += 2;
+            }
+            else if (Is(a[j], "SETNAME"u8) && more >= 1)
+            {
+                if (!ValidName(a[j + 1]))
+                {
+                    c.Output.Error("ERR Client names cannot contain spaces, newlines or special characters.");
+                    return;
+                }
+
+                name = Encoding.UTF8.GetString(a[j + 1]);
+                j++;
+            }
+            else
+            {
+                c.Output.Error($"ERR Syntax error in HELLO option '{Router.Sanitize(a[j], 128)}'");
+                return;
+            }
+        }
+
+        if (!c.Authenticated)
+        {
+            c.Output.Error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+            return;
+        }
+
+        if (name is not null)
+        {
+            c.Name = name;
+        }
+
+        c.Output.Protocol = proto;
+        var o = c.Output;
+        o.MapHeader(7);
+        o.Bulk("server"u8);
+        o.Bulk("redis"u8);
+        o.Bulk("version"u8);
+        o.Bulk(ServerInfo.RedisVersion);
+        o.Bulk("proto"u8);
+        o.Integer(proto);
+        o.Bulk("id"u8);
+        o.Integer(c.Id);
+        o.Bulk("mode"u8);
+        o.Bulk("standalone"u8);
+        o.Bulk("role"u8);
+        o.Bulk("master"u8);
+        o.Bulk("modules"u8);
+        o.ArrayHeader(0);
+    }
+
+    private static void Reset(Connection c, ArgView a, CommandSpec spec)
+    {
+        c.Db = 0;
+        c.Name = string.Empty;
+        c.NoTouch = false;
+        c.Output.Protocol = 2;
+        c.Authenticated = string.IsNullOrEmpty(c.Loop.Server.Config.RequirePass);
+        c.Output.SimpleString("RESET"u8);
+    }
+
+    private static void Select(Connection c, ArgView a, CommandSpec spec)
+    {
+        if (!Numbers.TryParseLong(a[1], out var db) || db is < int.MinValue or > int.MaxValue)
+        {
+            c.Output.Error(Engine.Errors.NotInteger);
+            return;
+        }
+
+        if (db < 0 || db >= c.Loop.Server.Options.Databases)
+        {
+            c.Output.Error(Engine.Errors.DbOutOfRange);
+            return;
+        }
+
+        c.Db = (int)db;
+        c.Output.Ok();
+    }
+
+    private static void Auth(Connection c, ArgView a, CommandSpec spec)
+    {
+        if (a.Count > 3)
+        {
+            c.Output.Error(Engine.Errors.Syntax);
+            return;
+        }
+
+        if (a.Count == 2 && string.IsNullOrEmpty(c.Loop.Server.Config.RequirePass))
+        {
+            c.Output.Error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+            return;
+        }
+
+        var ok = a.Count == 2 ? CheckPassword(c, "default"u8, a[1]) : CheckPassword(c, a[1], a[2]);
+        if (!ok)
+        {
+            c.Output.Error("WRONGPASS invalid username-password pair or user is disabled.");
+            return;
+        }
+
+        c.Authenticated = true;
+        c.Output.Ok();
+    }
+
+    /// <summary>The default user is the only user: nopass without requirepass, else that password.</summary>
+    private static bool CheckPassword(Connection c, ReadOnlySpan<byte> user, ReadOnlySpan<byte> pass)
+    {
+        if (!user.SequenceEqual("default"u8))
+        {
+            return false;
+        }
+
+        var required = c.Loop.Server.Config.RequirePass;
+        if (string.IsNullOrEmpty(required))
+        {
+            return true;
+        }
+
+        var expected = Encoding.UTF8.GetBytes(required);
+        return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(expected, pass);
+    }
+
+    private static void Time(Connection c, ArgView a, CommandSpec spec)
+    {
+        var us = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks / 10;
+        c.Output.ArrayHeader(2);
+        c.Output.BulkInteger(us / 1_000_000);
+        c.Output.BulkInteger(us % 1_000_000);
+    }
+
+    private static void Shutdown(Connection c, ArgView a, CommandSpec spec)
+    {
+        for (var i = 1; i < a.Count; i++)
+        {
+            if (!Is(a[i], "NOSAVE"u8) && !Is(a[i], "SAVE"u8) && !Is(a[i], "NOW"u8) && !Is(a[i], "FORCE"u8))
+            {
+                c.Output.Error(Engine.Errors.Syntax);
+                return;
+            }
+        }
+
+        // Like Redis, a successful SHUTDOWN sends no reply: the connection just closes.
+        c.CloseAfterReply();
+        c.Loop.Server.RequestStop();
+    }
+
+    private static void SetName(Connection c, ArgView a, CommandSpec spec)
+    {
+        if (!ValidName(a[2]))
+        {
+            c.Output.Error("ERR Client names cannot contain spaces, newlines or special characters.");
+            return;
+        }
+
+        c.Name = Encoding.UTF8.GetString(a[2]);
+        c.Output.Ok();
+    }
+
+    private static void SetInfo(Connection c, ArgView a, CommandSpec spec)
+    {
+        var attr = Encoding.UTF8.GetString(a[2]);
+        var isName = attr.Equals("lib-name", StringComparison.OrdinalIgnoreCase);
+        if (!isName && !attr.Equals("lib-ver", StringComparison.OrdinalIgnoreCase))
+        {
+            c.Output.Error($"ERR Unrecognized option '{Router.Sanitize(a[2], 128)}'");
+            return;
+        }
+
+        if (!ValidName(a[3]))
+        {
+            c.Output.Error($"ERR {Router.Sanitize(a[2], 128)} cannot contain spaces, newlines or special characters.");
+            return;
+        }
+
+        var value = Encoding.UTF8.GetString(a[3]);
+        if (isName)
+        {
+            c.LibName = value;
+        }
+        else
+        {
+            c.LibVersion = value;
+        }
+
+        c.Output.Ok();
+    }
+
+    private static void OnOff(Connection c, ArgView a, Action<bool> set)
+    {
+        if (Is(a[2], "ON"u8))
+        {
+            set(true);
+        }
+        else if (Is(a[2], "OFF"u8))
+        {
+            set(false);
+        }
+        else
+        {
+            c.Output.Error(Engine.Errors.Syntax);
+            return;
+        }
+
+        c.Output.Ok();
+    }
+
+    /// <summary>Redis allows only '!'..'~' in client names and library info.</summary>
+    private static bool ValidName(ReadOnlySpan<byte> name)
+    {
+        foreach (var b in name)
+        {
+            if (b is < (byte)'!' or > (byte)'~')
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static void ConfigGet(Connection c, ArgView a, CommandSpec spec)
+    {
+        var config = c.Loop.Server.Config;
+        var matches = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 2; i < a.Count; i++)
+        {
+            var pattern = a[i];
+            foreach (var name in config.Names)
+            {
+                if (Engine.Glob.Match(pattern, Encoding.UTF8.GetBytes(name), nocase: true))
+                {
+                    matches[name] = config.Get(name);
+                }
+            }
+        }
+
+        c.Output.MapHeader(matches.Count);
+        foreach (var (k, v) in matches)
+        {
+            c.Output.Bulk(k);
+            c.Output.Bulk(v);
+        }
+    }
+
+    /// <summary>CONFIG SET of several pairs is all or nothing: any failure restores every value it changed.</summary>
+    private static void ConfigSet(Connection c, ArgView a, CommandSpec spec)
+    {
+        if ((a.Count - 2) % 2 != 0)
+        {
+            c.Output.Error(Engine.Errors.WrongArity("config|set"));
+            return;
+        }
+
+        var config = c.Loop.Server.Config;
+        var pairs = new List<(string Name, string Value)>();
+        for (var i = 2; i < a.Count; i += 2)
+        {
+            var name = Encoding.UTF8.GetString(a[i]).ToLowerInvariant();
+            if (!config.IsKnown(name))
+            {
+                c.Output.Error($"ERR Unknown option or number of arguments for CONFIG SET - '{name}'");
+                return;
+            }
+
+            if (!config.IsMutable(name))
+            {
+                c.Output.Error($"ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config");
+                return;
+            }
+
+            if (pairs.Exists(p => p.Name == name))
+            {
+                c.Output.Error($"ERR CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter");
+                return;
+            }
+
+            pairs.Add((name, Encoding.UTF8.GetString(a[i + 1])));
+        }
+
+        var applied = new List<(string Name, string Old)>();
+        foreach (var (name, value) in pairs)
+        {
+            var old = config.Get(name);
+            var error = config.TrySet(name, value);
+            if (error is not null)
+            {
+                foreach (var (n, o) in applied)
+                {
+                    config.TrySet(n, o);
+                }
+
+                c.Output.Error($"ERR CONFIG SET failed (possibly related to argument '{name}') - {error}");
+                return;
+            }
+
+            applied.Add((name, old));
+        }
+
+        c.Loop.Server.ApplyRuntimeConfig();
+        c.Output.Ok();
+    }
+
+    private static void Help(Connection c, string command, params string[] lines)
+    {
+        c.Output.ArrayHeader(lines.Length + 3);
+        c.Output.SimpleString($"{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
+        foreach (var l in lines)
+        {
+            c.Output.SimpleString(l);
+        }
+
+        c.Output.SimpleString("HELP");
+        c.Output.SimpleString("    Print this help.");
+    }
+}

@@ -1,0 +1,216 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Basalt.Engine.Commands;
+using Basalt.Protocol;
+using Basalt.Server.Shards;
+
+namespace Basalt.Server.Commands;
+
+/// <summary>
+/// INFO [section ...]. Each loop reports its own keyspace and counters in one phase; the
+/// coordinator adds them up. Only fields Basalt can fill truthfully are present.
+/// </summary>
+internal sealed class InfoOp : LoopOp
+{
+    private static readonly string[] DefaultSections = ["server", "clients", "memory", "stats", "keyspace"];
+    private static readonly string[] AllSections = ["server", "clients", "memory", "stats", "commandstats", "keyspace"];
+
+    private readonly HashSet<string> _sections;
+    private readonly long[][] _keys;
+    private readonly long[][] _expires;
+    private readonly long[] _expired;
+    private readonly long[] _hits;
+    private readonly long[] _misses;
+    private readonly long[] _commands;
+    private readonly long[][] _calls;
+    private readonly long[][] _ticks;
+    private readonly long[][] _failed;
+    private readonly long[][] _rejected;
+    private BasaltServer? _server;
+
+    public InfoOp(in OpRequest r)
+        : base(r)
+    {
+        _sections = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 1; i < Args.Count; i++)
+        {
+            var s = Encoding.UTF8.GetString(Args[i]).ToLowerInvariant();
+            switch (s)
+            {
+                case "all" or "everything":
+                    _sections.UnionWith(AllSections);
+                    break;
+                case "default":
+                    _sections.UnionWith(DefaultSections);
+                    break;
+                default:
+                    _sections.Add(s);
+                    break;
+            }
+        }
+
+        if (Args.Count == 1)
+        {
+            _sections.UnionWith(DefaultSections);
+        }
+
+        var n = Slots.ShardCount;
+        _keys = new long[n][];
+        _expires = new long[n][];
+        _expired = new long[n];
+        _hits = new long[n];
+        _misses = new long[n];
+        _commands = new long[n];
+        _calls = new long[n][];
+        _ticks = new long[n][];
+        _failed = new long[n][];
+        _rejected = new long[n][];
+        RouteAll();
+    }
+
+    public override void RunOnLoop(ShardLoop loop, int phase)
+    {
+        var id = loop.Id;
+        _server = loop.Server;
+        var dbs = loop.Store.Dbs;
+        _keys[id] = new long[dbs.Length];
+        _expires[id] = new long[dbs.Length];
+        for (var d = 0; d < dbs.Length; d++)
+        {
+            _keys[id][d] = dbs[d].Count;
+            _expires[id][d] = dbs[d].VolatileCount;
+        }
+
+        _expired[id] = loop.Store.Stats.ExpiredKeys;
+        _hits[id] = loop.Store.Stats.KeyspaceHits;
+        _misses[id] = loop.Store.Stats.KeyspaceMisses;
+        _commands[id] = loop.Stats.CommandsProcessed;
+        _calls[id] = (long[])loop.Stats.Calls.Clone();
+        _ticks[id] = (long[])loop.Stats.Ticks.Clone();
+        _failed[id] = (long[])loop.Stats.Failed.Clone();
+        _rejected[id] = (long[])loop.Stats.Rejected.Clone();
+    }
+
+    public override void Reply(ReplyBuffer reply)
+    {
+        var server = _server!;
+        var sb = new StringBuilder();
+        var inv = CultureInfo.InvariantCulture;
+        void Section(string name, Action body)
+        {
+            if (!_sections.Contains(name))
+            {
+                return;
+            }
+
+            if (sb.Length > 0)
+            {
+                sb.Append("\r\n");
+            }
+
+            sb.Append("# ").Append(char.ToUpperInvariant(name[0])).Append(name[1..]).Append("\r\n");
+            body();
+        }
+
+        void Field(string k, object v) => sb.Append(k).Append(':').Append(Convert.ToString(v, inv)).Append("\r\n");
+
+        var uptime = (Environment.TickCount64 - server.StartedAtMs) / 1000;
+        Section("server", () =>
+        {
+            Field("redis_version", ServerInfo.RedisVersion);
+            Field("basalt_version", ServerInfo.Version);
+            Field("redis_mode", "standalone");
+            Field("os", $"{Environment.OSVersion.Platform} {Environment.OSVersion.Version} {System.Runtime.InteropServices.RuntimeInformation.OSArchitecture}".Replace(' ', ' '));
+            Field("arch_bits", IntPtr.Size * 8);
+            Field("runtime", System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription);
+            Field("process_id", Environment.ProcessId);
+            Field("tcp_port", server.Port);
+            Field("uptime_in_seconds", uptime);
+            Field("uptime_in_days", uptime / 86400);
+            Field("hz", server.Config.Hz);
+            Field("shards", server.Loops.Length);
+            Field("executable", Environment.ProcessPath ?? string.Empty);
+            Field("config_file", server.Config.ConfigFile ?? string.Empty);
+        });
+        Section("clients", () =>
+        {
+            Field("connected_clients", server.ConnectedClients);
+            Field("maxclients", server.Config.MaxClients);
+        });
+        Section("memory", () =>
+        {
+            var heap = GC.GetTotalMemory(false);
+            Field("used_memory", heap);
+            Field("used_memory_human", Human(heap));
+            Field("used_memory_rss", Environment.WorkingSet);
+            Field("used_memory_rss_human", Human(Environment.WorkingSet));
+            Field("maxmemory", 0);
+            Field("maxmemory_human", "0B");
+            Field("maxmemory_policy", "noeviction");
+        });
+        Section("stats", () =>
+        {
+            Field("total_connections_received", server.ConnectionsReceived);
+            Field("total_commands_processed", _commands.Sum());
+            Field("total_net_input_bytes", server.BytesRead);
+            Field("total_net_output_bytes", server.BytesWritten);
+            Field("rejected_connections", server.RejectedConnections);
+            Field("expired_keys", _expired.Sum());
+            Field("evicted_keys", 0);
+            Field("keyspace_hits", _hits.Sum());
+            Field("keyspace_misses", _misses.Sum());
+        });
+        Section("commandstats", () =>
+        {
+            var table = server.Commands.AllById;
+            for (var id = 0; id < table.Count; id++)
+            {
+                long calls = 0, ticks = 0, failed = 0, rejected = 0;
+                for (var s = 0; s < _calls.Length; s++)
+                {
+                    calls += _calls[s][id];
+                    ticks += _ticks[s][id];
+                    failed += _failed[s][id];
+                    rejected += _rejected[s][id];
+                }
+
+                if (calls == 0 && rejected == 0)
+                {
+                    continue;
+                }
+
+                var usec = ticks * 1_000_000 / Stopwatch.Frequency;
+                var perCall = calls == 0 ? 0 : (double)usec / calls;
+                sb.Append(inv, $"cmdstat_{table[id].FullName}:calls={calls},usec={usec},usec_per_call={perCall:F2},rejected_calls={rejected},failed_calls={failed}\r\n");
+            }
+        });
+        Section("keyspace", () =>
+        {
+            for (var d = 0; d < _keys[0].Length; d++)
+            {
+                long keys = 0, expires = 0;
+                for (var s = 0; s < _keys.Length; s++)
+                {
+                    keys += _keys[s][d];
+                    expires += _expires[s][d];
+                }
+
+                if (keys > 0)
+                {
+                    sb.Append(inv, $"db{d}:keys={keys},expires={expires}\r\n");
+                }
+            }
+        });
+
+        reply.Verbatim(Encoding.UTF8.GetBytes(sb.ToString()));
+    }
+
+    private static string Human(long bytes) => bytes switch
+    {
+        >= 1L << 30 => string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1L << 30):F2}G"),
+        >= 1L << 20 => string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1L << 20):F2}M"),
+        >= 1L << 10 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1024.0:F2}K"),
+        _ => $"{bytes}B",
+    };
+}

@@ -1,0 +1,252 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using Basalt.Engine;
+using Basalt.Engine.Commands;
+using Basalt.Engine.Keyspace;
+using Basalt.Protocol;
+using Basalt.Server.Shards;
+using static Basalt.Engine.Commands.Syntax;
+
+namespace Basalt.Server.Commands;
+
+/// <summary>CLIENT LIST: each loop describes its own connections.</summary>
+internal sealed class ClientListOp : LoopOp
+{
+    private readonly List<string>[] _lines;
+    private readonly HashSet<long>? _ids;
+    private readonly bool _none;
+
+    public ClientListOp(in OpRequest r)
+        : base(r)
+    {
+        _lines = new List<string>[Slots.ShardCount];
+        for (var i = 2; i < Args.Count; i++)
+        {
+            if (Is(Args[i], "TYPE"u8) && i + 1 < Args.Count)
+            {
+                var type = Encoding.UTF8.GetString(Args[++i]).ToLowerInvariant();
+                if (type is "master" or "replica" or "slave" or "pubsub")
+                {
+                    _none = true;
+                }
+                else if (type != "normal")
+                {
+                    EarlyError = $"ERR Unknown client type '{type}'";
+                    return;
+                }
+            }
+            else if (Is(Args[i], "ID"u8) && i + 1 < Args.Count)
+            {
+                _ids ??= [];
+                while (++i < Args.Count)
+                {
+                    if (!Numbers.TryParseLong(Args[i], out var id) || id <= 0)
+                    {
+                        EarlyError = "ERR Invalid client ID";
+                        return;
+                    }
+
+                    _ids.Add(id);
+                }
+            }
+            else
+            {
+                EarlyError = "ERR syntax error";
+                return;
+            }
+        }
+
+        RouteAll();
+    }
+
+    public override void RunOnLoop(ShardLoop loop, int phase)
+    {
+        var lines = new List<string>();
+        foreach (var c in loop.Connections)
+        {
+            if (!_none && (_ids is null || _ids.Contains(c.Id)))
+            {
+                lines.Add(ConnectionCommands.ClientLine(c));
+            }
+        }
+
+        _lines[loop.Id] = lines;
+    }
+
+    public override void Reply(ReplyBuffer reply)
+    {
+        var sb = new StringBuilder();
+        foreach (var l in _lines.SelectMany(x => x).OrderBy(l => l, StringComparer.Ordinal))
+        {
+            sb.Append(l).Append('\n');
+        }
+
+        reply.Verbatim(Encoding.UTF8.GetBytes(sb.ToString()));
+    }
+}
+
+/// <summary>CLIENT KILL, in its old (addr) and filter forms.</summary>
+internal sealed class ClientKillOp : LoopOp
+{
+    private readonly bool _oldForm;
+    private readonly string? _addr;
+    private readonly string? _laddr;
+    private readonly long _id;
+    private readonly bool _skipMe = true;
+    private readonly bool _none;
+    private readonly int[] _killed;
+
+    public ClientKillOp(in OpRequest r)
+        : base(r)
+    {
+        _killed = new int[Slots.ShardCount];
+        if (Args.Count == 3)
+        {
+            _oldForm = true;
+            _skipMe = false;
+            _addr = Encoding.UTF8.GetString(Args[2]);
+            RouteAll();
+            return;
+        }
+
+        for (var i = 2; i < Args.Count; i += 2)
+        {
+            if (i + 1 >= Args.Count)
+            {
+                EarlyError = "ERR syntax error";
+                return;
+            }
+
+            var value = Args[i + 1];
+            if (Is(Args[i], "ID"u8))
+            {
+                if (!Numbers.TryParseLong(value, out _id) || _id <= 0)
+                {
+                    EarlyError = "ERR client-id should be greater than 0";
+                    return;
+                }
+            }
+            else if (Is(Args[i], "TYPE"u8))
+            {
+                var type = Encoding.UTF8.GetString(value).ToLowerInvariant();
+                if (type is "master" or "replica" or "slave" or "pubsub")
+                {
+                    _none = true;
+                }
+                else if (type != "normal")
+                {
+                    EarlyError = $"ERR Unknown client type '{type}'";
+                    return;
+                }
+            }
+            else if (Is(Args[i], "USER"u8))
+            {
+                if (!value.SequenceEqual("default"u8))
+                {
+                    EarlyError = $"ERR No such user '{Encoding.UTF8.GetString(value)}'";
+                    return;
+                }
+            }
+            else if (Is(Args[i], "ADDR"u8))
+            {
+                _addr = Encoding.UTF8.GetString(value);
+            }
+            else if (Is(Args[i], "LADDR"u8))
+            {
+                _laddr = Encoding.UTF8.GetString(value);
+            }
+            else if (Is(Args[i], "SKIPME"u8))
+            {
+                if (Is(value, "YES"u8))
+                {
+                    _skipMe = true;
+                }
+                else if (Is(value, "NO"u8))
+                {
+                    _skipMe = false;
+                }
+                else
+                {
+                    EarlyError = "ERR syntax error";
+                    return;
+                }
+            }
+            else
+            {
+                EarlyError = "ERR syntax error";
+                return;
+            }
+        }
+
+        RouteAll();
+    }
+
+    public override void RunOnLoop(ShardLoop loop, int phase)
+    {
+        var victims = new List<Connection>();
+        foreach (var c in loop.Connections)
+        {
+            if (_none || (_id != 0 && c.Id != _id) || (_addr is not null && _addr != Format(c.RemoteEndPoint))
+                || (_laddr is not null && _laddr != Format(c.LocalEndPoint)) || (_skipMe && c.Id == Request.ClientId))
+            {
+                continue;
+            }
+
+            victims.Add(c);
+        }
+
+        foreach (var c in victims)
+        {
+            // The caller itself still gets its reply, then closes.
+            if (c.Id == Request.ClientId)
+            {
+                c.CloseAfterReply();
+            }
+            else
+            {
+                c.Close("killed by CLIENT KILL");
+            }
+        }
+
+        _killed[loop.Id] = victims.Count;
+    }
+
+    public override void Reply(ReplyBuffer reply)
+    {
+        var total = _killed.Sum();
+        if (!_oldForm)
+        {
+            reply.Integer(total);
+        }
+        else if (total > 0)
+        {
+            reply.Ok();
+        }
+        else
+        {
+            reply.Error("ERR No such client");
+        }
+    }
+
+    private static string Format(IPEndPoint? ep) => ep?.ToString() ?? string.Empty;
+}
+
+/// <summary>CONFIG RESETSTAT: every loop clears its counters.</summary>
+internal sealed class ResetStatOp : LoopOp
+{
+    public ResetStatOp(in OpRequest r)
+        : base(r) => RouteAll();
+
+    public override void RunOnLoop(ShardLoop loop, int phase)
+    {
+        loop.Stats.Reset();
+        loop.Store.Stats.Reset();
+        if (loop.Id == 0)
+        {
+            loop.Server.ResetStats();
+        }
+    }
+
+    public override void Reply(ReplyBuffer reply) => reply.Ok();
+}

@@ -1,0 +1,60 @@
+using System.Runtime.InteropServices;
+
+namespace Basalt.Server.Net;
+
+/// <summary>
+/// The few libc calls the shard reactors use: epoll for readiness, eventfd for cross-shard wakes,
+/// recv/send on non-blocking sockets. Linux only, by design (docs/architecture.md).
+/// </summary>
+internal static partial class Native
+{
+    public const int EPOLLIN = 0x001;
+    public const int EPOLLOUT = 0x004;
+    public const int EPOLLERR = 0x008;
+    public const int EPOLLHUP = 0x010;
+    public const int EPOLLRDHUP = 0x2000;
+    public const uint EPOLLET = 1u << 31;
+    public const int EPOLL_CTL_ADD = 1;
+    public const int EPOLL_CTL_DEL = 2;
+    public const int EPOLL_CLOEXEC = 0x80000;
+    public const int EFD_NONBLOCK = 0x800;
+    public const int EFD_CLOEXEC = 0x80000;
+    public const int MSG_DONTWAIT = 0x40;
+    public const int MSG_NOSIGNAL = 0x4000;
+    public const int EAGAIN = 11;
+    public const int EINTR = 4;
+
+    [StructLayout(LayoutKind.Sequential, Pack = 1)]
+    public struct EpollEvent
+    {
+        public uint Events;
+        public ulong Data;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int epoll_create1(int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int epoll_ctl(int epfd, int op, int fd, ref EpollEvent ev);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial int epoll_wait(int epfd, EpollEvent* events, int maxevents, int timeout);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int eventfd(uint initval, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial nint read(int fd, byte* buf, nint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial nint write(int fd, byte* buf, nint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial nint recv(int fd, byte* buf, nint len, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial nint send(int fd, byte* buf, nint len, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int close(int fd);
+}

@@ -1,0 +1,554 @@
+using System.Net;
+using System.Net.Sockets;
+using Basalt.Engine.Commands;
+using Basalt.Protocol;
+using Basalt.Server.Net;
+
+namespace Basalt.Server.Shards;
+
+/// <summary>
+/// One client, owned by one shard loop for its whole life: only that loop's thread reads its
+/// socket, parses its requests and writes its replies (invariant 2: one writer, replies in order).
+///
+/// A turn parses every complete request in the buffer. Keys on this shard run inline while no
+/// earlier command of the batch went elsewhere; the rest are grouped per target shard and sent
+/// as one message each. When all groups are back, their replies are copied out in request order.
+/// A command that is not single-key (SELECT, MSET, INFO…) is a barrier: it waits for the batch.
+/// </summary>
+internal sealed unsafe class Connection
+{
+    private const int InitialInput = 16 * 1024;
+    private const int MaxBatch = 1024;
+
+    private readonly Socket _socket;
+    private readonly RequestParser _parser;
+    private readonly ArgList _args = new();
+    private readonly CommandGroup?[] _groups;
+    private readonly List<CommandGroup> _active = [];
+    private byte[] _in = new byte[InitialInput];
+    private int _inLen;
+    private int _outSent;
+    private bool _readable = true;
+    private bool _inPump;
+    private bool _closeAfterReply;
+    private int _waiting;
+    private int _batchCount;
+    private int[] _batchShard = new int[64];
+    private int[] _batchOrdinal = new int[64];
+    private bool _grouping;
+    private int _barrierStart = -1;
+    private int _barrierCount;
+    private string? _pendingProtocolError;
+
+    public Connection(ShardLoop loop, Socket socket, long id, int slot)
+    {
+        Loop = loop;
+        _socket = socket;
+        Id = id;
+        Slot = slot;
+        Fd = (int)socket.Handle;
+        _parser = new RequestParser(loop.Server.Limits);
+        _groups = new CommandGroup?[loop.Server.Loops.Length];
+        Output = new ReplyBuffer(4096);
+        CreatedMs = Environment.TickCount64;
+        LastInteractionMs = CreatedMs;
+        RemoteEndPoint = socket.RemoteEndPoint as IPEndPoint;
+        LocalEndPoint = socket.LocalEndPoint as IPEndPoint;
+        Authenticated = string.IsNullOrEmpty(loop.Server.Config.RequirePass);
+    }
+
+    public ShardLoop Loop { get; }
+
+    public long Id { get; }
+
+    public int Slot { get; }
+
+    public int Fd { get; }
+
+    public ReplyBuffer Output { get; }
+
+    public bool Closed { get; private set; }
+
+    public IPEndPoint? RemoteEndPoint { get; }
+
+    public IPEndPoint? LocalEndPoint { get; }
+
+    // Client state, read and written on the loop thread only.
+    public int Db { get; set; }
+
+    public string Name { get; set; } = string.Empty;
+
+    public string LibName { get; set; } = string.Empty;
+
+    public string LibVersion { get; set; } = string.Empty;
+
+    public bool Authenticated { get; set; }
+
+    public bool NoEvict { get; set; }
+
+    public bool NoTouch { get; set; }
+
+    public long CreatedMs { get; }
+
+    public long LastInteractionMs { get; private set; }
+
+    public string LastCommand { get; private set; } = "NULL";
+
+    public int InputBufferLength => _inLen;
+
+    public int InputBufferCapacity => _in.Length;
+
+    public int PendingOutput => Output.Length - _outSent;
+
+    /// <summary>Sends the reply written so far and closes (QUIT, CLIENT KILL of oneself, protocol errors).</summary>
+    public void CloseAfterReply() => _closeAfterReply = true;
+
+    public void OnReadable()
+    {
+        _readable = true;
+        Pump();
+    }
+
+    public void OnWritable()
+    {
+        if (PendingOutput > 0)
+        {
+            Flush();
+            if (!Closed && PendingOutput < Loop.Server.Config.OutputPauseBytes)
+            {
+                Pump();
+            }
+        }
+    }
+
+    /// <summary>Runs the connection as far as it can go without waiting: parse, execute, read, send.</summary>
+    public void Pump()
+    {
+        if (_inPump || Closed)
+        {
+            return;
+        }
+
+        _inPump = true;
+        try
+        {
+            while (!Closed && _waiting == 0)
+            {
+                if (_barrierStart >= 0 || _pendingProtocolError is not null)
+                {
+                    RunBarrier();
+                    continue;
+                }
+
+                if (_closeAfterReply)
+                {
+                    break;
+                }
+
+                if (PendingOutput >= Loop.Server.Config.OutputPauseBytes)
+                {
+                    // Backpressure: stop reading a client that doesn't read its replies. EPOLLOUT resumes us.
+                    Flush();
+                    if (PendingOutput >= Loop.Server.Config.OutputPauseBytes)
+                    {
+                        break;
+                    }
+                }
+
+                if (ParseAndRun())
+                {
+                    continue;
+                }
+
+                if (!_readable || !Read())
+                {
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            _inPump = false;
+        }
+
+        Flush();
+    }
+
+    public void OnGroupDone(CommandGroup group)
+    {
+        if (--_waiting > 0)
+        {
+            return;
+        }
+
+        // Every group is back: copy each reply out in the order the requests came.
+        for (var i = 0; i < _batchCount; i++)
+        {
+            var g = _groups[_batchShard[i]]!;
+            var ordinal = _batchOrdinal[i];
+            var start = ordinal == 0 ? 0 : g.ReplyEnds[ordinal - 1];
+            Output.WriteRaw(g.Replies.Buffer.AsSpan(start, g.ReplyEnds[ordinal] - start));
+        }
+
+        foreach (var g in _active)
+        {
+            g.Reset();
+        }
+
+        _active.Clear();
+        _batchCount = 0;
+        _grouping = false;
+        CheckOutputLimit();
+        Pump();
+    }
+
+    public void OnOpDone()
+    {
+        _waiting--;
+        CheckOutputLimit();
+        Pump();
+    }
+
+    public void Close(string reason)
+    {
+        if (Closed)
+        {
+            return;
+        }
+
+        Closed = true;
+        Loop.Server.Log.Debug($"closing client {Id}: {reason}");
+        Loop.Forget(this);
+        try
+        {
+            _socket.Dispose();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        Loop.Server.OnClientClosed();
+
+        // Groups still out on other shards keep referencing our buffers; they are plain arrays
+        // (not pooled), so they stay valid until those completions arrive and are dropped.
+    }
+
+    /// <summary>Parses and dispatches commands. Returns true if it made progress that may allow more.</summary>
+    private bool ParseAndRun()
+    {
+        var dispatched = 0;
+        while (dispatched < MaxBatch && _waiting == 0 && _barrierStart < 0 && _pendingProtocolError is null && !_closeAfterReply)
+        {
+            var status = _parser.Next(_in, _inLen, _args);
+            if (status == ParseStatus.Incomplete)
+            {
+                break;
+            }
+
+            if (status == ParseStatus.Empty)
+            {
+                continue;
+            }
+
+            if (status == ParseStatus.Error)
+            {
+                _pendingProtocolError = _parser.Error;
+                break;
+            }
+
+            dispatched++;
+            var start = _parser.ArgsOfLastCommand(_args);
+            Dispatch(start, _args.Count - start);
+            if (PendingOutput >= Loop.Server.Config.OutputPauseBytes)
+            {
+                break;
+            }
+        }
+
+        if (_grouping && _waiting == 0)
+        {
+            SendGroups();
+        }
+
+        return dispatched > 0 && _waiting == 0 && !Closed;
+    }
+
+    private void Dispatch(int argStart, int argCount)
+    {
+        LastInteractionMs = Environment.TickCount64;
+        var args = new ArgView(_in, _args, argStart, argCount);
+        var router = Loop.Server.Router;
+
+        // While grouping, a rejection must wait its turn: resolve silently and replay it as a barrier.
+        var route = router.Resolve(this, args, _grouping ? null : Output, out var spec);
+        switch (route)
+        {
+            case Route.Keyed:
+                LastCommand = spec!.FullName;
+                var target = router.ShardOfKeyed(spec, args);
+                if (!_grouping && target == Loop.Id && !Loop.IsHeld)
+                {
+                    Loop.ExecuteKeyed(spec, args, Output, Db, NoTouch);
+                    CheckOutputLimit();
+                }
+                else
+                {
+                    AddToGroup(target, spec, argStart, argCount);
+                }
+
+                return;
+            case Route.Rejected:
+                if (_grouping)
+                {
+                    MakeBarrier(argStart, argCount);
+                }
+
+                return;
+            default:
+                if (_grouping)
+                {
+                    MakeBarrier(argStart, argCount);
+                    return;
+                }
+
+                LastCommand = spec!.FullName;
+                RunUngrouped(route, spec, args);
+                return;
+        }
+    }
+
+    private void RunUngrouped(Route route, CommandSpec spec, ArgView args)
+    {
+        if (route == Route.Connection)
+        {
+            Loop.Server.Router.RunConnectionCommand(this, spec, args);
+            CheckOutputLimit();
+            return;
+        }
+
+        var op = spec.CreateOp!(new OpRequest
+        {
+            Args = args,
+            Db = Db,
+            Slots = Loop.Server.Slots,
+            NowMs = Loop.NowMs,
+            DatabaseCount = Loop.Server.Options.Databases,
+            Spec = spec,
+            ClientId = Id,
+        });
+        if (op.EarlyError is { } err)
+        {
+            Output.Error(err);
+            Loop.Stats.Failed[spec.Id]++;
+            return;
+        }
+
+        _waiting++;
+        if (new OpRun(this, op).Start())
+        {
+            _waiting--;
+            CheckOutputLimit();
+        }
+    }
+
+    private void MakeBarrier(int argStart, int argCount)
+    {
+        _barrierStart = argStart;
+        _barrierCount = argCount;
+    }
+
+    private void RunBarrier()
+    {
+        if (_barrierStart >= 0)
+        {
+            var (start, count) = (_barrierStart, _barrierCount);
+            _barrierStart = -1;
+            Dispatch(start, count);
+            if (_grouping && _waiting == 0)
+            {
+                SendGroups();
+            }
+
+            return;
+        }
+
+        Output.Error(_pendingProtocolError!);
+        _pendingProtocolError = null;
+        _closeAfterReply = true;
+    }
+
+    private void AddToGroup(int target, CommandSpec spec, int argStart, int argCount)
+    {
+        var g = _groups[target] ??= new CommandGroup(this, target);
+        if (g.Count == 0)
+        {
+            _active.Add(g);
+        }
+
+        if (_batchCount == _batchShard.Length)
+        {
+            Array.Resize(ref _batchShard, _batchCount * 2);
+            Array.Resize(ref _batchOrdinal, _batchCount * 2);
+        }
+
+        _batchShard[_batchCount] = target;
+        _batchOrdinal[_batchCount] = g.Add(spec, argStart, argCount);
+        _batchCount++;
+        _grouping = true;
+    }
+
+    private void SendGroups()
+    {
+        _waiting = _active.Count;
+        foreach (var g in _active)
+        {
+            g.Prepare(_in, _args, Db, Output.Protocol, NoTouch);
+        }
+
+        // Snapshot the list: a local group may complete synchronously and reset it.
+        var n = _active.Count;
+        Span<int> targets = stackalloc int[n];
+        for (var i = 0; i < n; i++)
+        {
+            targets[i] = _active[i].Target;
+        }
+
+        for (var i = 0; i < n; i++)
+        {
+            Loop.Server.Loops[targets[i]].PostOrRun(_groups[targets[i]]!);
+        }
+    }
+
+    /// <summary>Reads what the socket has. False when there is nothing more to read now (or it closed).</summary>
+    private bool Read()
+    {
+        Compact();
+        if (_inLen == _in.Length && !Grow())
+        {
+            return false;
+        }
+
+        nint n;
+        fixed (byte* p = &_in[_inLen])
+        {
+            n = Native.recv(Fd, p, _in.Length - _inLen, Native.MSG_DONTWAIT);
+        }
+
+        if (n > 0)
+        {
+            Loop.Server.CountBytesRead(n);
+            var asked = _in.Length - _inLen;
+            _inLen += (int)n;
+
+            // A short read drained the socket; edge-triggered epoll reports the next arrival.
+            _readable = n == asked;
+            return true;
+        }
+
+        if (n == 0)
+        {
+            Close("client closed connection");
+            return false;
+        }
+
+        var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+        if (errno is Native.EAGAIN or Native.EINTR)
+        {
+            _readable = errno == Native.EINTR;
+            return _readable;
+        }
+
+        Close($"read error errno {errno}");
+        return false;
+    }
+
+    /// <summary>Drops bytes of requests already answered; only between batches, when nothing references them.</summary>
+    private void Compact()
+    {
+        var keepFrom = _parser.InFrame ? _parser.FrameStart : _parser.Position;
+        if (keepFrom == 0)
+        {
+            return;
+        }
+
+        var partialArgs = _parser.InFrame ? _parser.ArgsOfLastCommand(_args) : 0;
+        _args.KeepLast(partialArgs);
+        _parser.OnArgsCompacted();
+        Buffer.BlockCopy(_in, keepFrom, _in, 0, _inLen - keepFrom);
+        _inLen -= keepFrom;
+        _parser.Shift(keepFrom);
+        _args.Shift(keepFrom);
+        if (_inLen == 0 && _in.Length > 1024 * 1024)
+        {
+            _in = new byte[InitialInput];
+        }
+    }
+
+    private bool Grow()
+    {
+        var wanted = Math.Max((long)_in.Length * 2, _parser.BytesWanted);
+        if (wanted > Loop.Server.Config.QueryBufferLimit)
+        {
+            Loop.Server.Log.Warning($"closing client {Id}: query buffer would exceed {Loop.Server.Config.QueryBufferLimit} bytes");
+            Close("query buffer limit");
+            return false;
+        }
+
+        Array.Resize(ref _in, (int)Math.Min(wanted, Array.MaxLength));
+        return true;
+    }
+
+    private void CheckOutputLimit()
+    {
+        if (PendingOutput > Loop.Server.Config.OutputHardLimitBytes)
+        {
+            Loop.Server.Log.Warning($"closing client {Id}: output buffer {PendingOutput} bytes over client-output-buffer-limit");
+            Close("output buffer limit");
+        }
+    }
+
+    private void Flush()
+    {
+        while (!Closed && PendingOutput > 0)
+        {
+            nint n;
+            fixed (byte* p = &Output.Buffer[_outSent])
+            {
+                n = Native.send(Fd, p, PendingOutput, Native.MSG_DONTWAIT | Native.MSG_NOSIGNAL);
+            }
+
+            if (n > 0)
+            {
+                Loop.Server.CountBytesWritten(n);
+                _outSent += (int)n;
+                continue;
+            }
+
+            var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            if (n < 0 && errno == Native.EINTR)
+            {
+                continue;
+            }
+
+            if (n < 0 && errno == Native.EAGAIN)
+            {
+                CheckOutputLimit();
+                return;
+            }
+
+            Close($"write error errno {errno}");
+            return;
+        }
+
+        if (!Closed)
+        {
+            Output.Clear();
+            _outSent = 0;
+            Output.Shrink(1024 * 1024);
+            if (_closeAfterReply && _waiting == 0 && _barrierStart < 0 && _pendingProtocolError is null)
+            {
+                Close("close after reply");
+            }
+        }
+    }
+}

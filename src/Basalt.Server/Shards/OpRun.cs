@@ -1,0 +1,178 @@
+using Basalt.Engine.Commands;
+using Basalt.Protocol;
+
+namespace Basalt.Server.Shards;
+
+/// <summary>
+/// Coordinates one <see cref="ShardOp"/> from its connection's loop.
+/// One shard: the op runs there whole (inline when it is this loop's shard).
+/// Several shards: hold each shard in ascending order (so two ops can never wait on each other),
+/// run the phases on all of them, reply while still holding them, then release them all.
+/// While a shard is held, everything else for it waits in its FIFO, so nothing interleaves.
+/// </summary>
+internal sealed class OpRun
+{
+    private readonly Connection _conn;
+    private readonly ShardOp _op;
+    private readonly OpStep[] _steps;
+    private int _lockIndex;
+    private int _phase;
+    private int _pending;
+
+    public OpRun(Connection conn, ShardOp op)
+    {
+        _conn = conn;
+        _op = op;
+        _steps = new OpStep[op.Shards.Length];
+        for (var i = 0; i < _steps.Length; i++)
+        {
+            _steps[i] = new OpStep(this, op.Shards[i]);
+        }
+    }
+
+    public ShardOp Op => _op;
+
+    public ShardLoop Home => _conn.Loop;
+
+    /// <summary>Starts the op. Returns true if it already finished (its reply is in the output).</summary>
+    public bool Start()
+    {
+        switch (_op.Shards.Length)
+        {
+            case 0:
+                _op.Reply(_conn.Output);
+                return true;
+            case 1 when _op.Shards[0] == Home.Id && !Home.IsHeld:
+                Home.RunWholeOp(_op, _conn.Output);
+                return true;
+            case 1:
+                _steps[0].Send(OpStep.StepKind.Whole, 0, _conn.Output.Protocol);
+                return false;
+            default:
+                _steps[0].Send(OpStep.StepKind.Hold, 0, 0);
+                return false;
+        }
+    }
+
+    public void OnStepDone(OpStep step)
+    {
+        switch (step.Kind)
+        {
+            case OpStep.StepKind.Whole:
+                _conn.Output.WriteRaw(step.Reply!.WrittenSpan);
+                _conn.OnOpDone();
+                break;
+            case OpStep.StepKind.Hold:
+                if (++_lockIndex < _steps.Length)
+                {
+                    _steps[_lockIndex].Send(OpStep.StepKind.Hold, 0, 0);
+                }
+                else
+                {
+                    StartPhase(0);
+                }
+
+                break;
+            case OpStep.StepKind.Phase:
+                if (--_pending == 0)
+                {
+                    if (_op.Continue(_phase))
+                    {
+                        StartPhase(_phase + 1);
+                    }
+                    else
+                    {
+                        Finish();
+                    }
+                }
+
+                break;
+        }
+    }
+
+    private void StartPhase(int phase)
+    {
+        _phase = phase;
+        _pending = _steps.Length;
+        foreach (var s in _steps)
+        {
+            s.Send(OpStep.StepKind.Phase, phase, 0);
+        }
+    }
+
+    private void Finish()
+    {
+        // Reply while every shard is still held: the reply reflects one atomic point.
+        _op.Reply(_conn.Output);
+        foreach (var s in _steps)
+        {
+            s.Send(OpStep.StepKind.Release, 0, 0);
+        }
+
+        _conn.OnOpDone();
+    }
+}
+
+/// <summary>One message of an <see cref="OpRun"/> to one shard: hold it, run a phase, run the whole op, or release it.</summary>
+internal sealed class OpStep(OpRun run, int shard) : ShardWork
+{
+    public enum StepKind
+    {
+        Hold,
+        Phase,
+        Whole,
+        Release,
+    }
+
+    public StepKind Kind { get; private set; }
+
+    public ReplyBuffer? Reply { get; private set; }
+
+    private int _phase;
+    private bool _returning;
+
+    public void Send(StepKind kind, int phase, int protocol)
+    {
+        Kind = kind;
+        _phase = phase;
+        _returning = false;
+        if (kind == StepKind.Whole)
+        {
+            Reply = new ReplyBuffer(256) { Protocol = protocol };
+        }
+
+        run.Home.Server.Loops[shard].PostOrRun(this);
+    }
+
+    public override bool BypassesHold(ShardLoop loop) =>
+        _returning || (Kind is StepKind.Phase or StepKind.Release && ReferenceEquals(loop.Holder, run));
+
+    public override void Execute(ShardLoop loop)
+    {
+        if (_returning)
+        {
+            _returning = false;
+            run.OnStepDone(this);
+            return;
+        }
+
+        switch (Kind)
+        {
+            case StepKind.Hold:
+                loop.Hold(run);
+                break;
+            case StepKind.Phase:
+                loop.RunOpPhase(run.Op, _phase);
+                break;
+            case StepKind.Whole:
+                loop.RunWholeOp(run.Op, Reply!);
+                break;
+            case StepKind.Release:
+                loop.Release(run);
+                return;
+        }
+
+        _returning = true;
+        run.Home.PostOrRun(this);
+    }
+}

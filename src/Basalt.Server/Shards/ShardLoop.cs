@@ -1,0 +1,424 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Basalt.Engine;
+using Basalt.Engine.Commands;
+using Basalt.Protocol;
+using Basalt.Server.Net;
+
+namespace Basalt.Server.Shards;
+
+/// <summary>
+/// One shard: a dedicated thread that owns the shard's keyspace, its connections and an epoll
+/// reactor. It blocks in epoll_wait until a socket is ready, its eventfd is written by a producer
+/// that posted to its inbox, or its next timer is due. Nothing else touches its data (invariant 1);
+/// there is no sleep or polling tick (invariant 3).
+/// </summary>
+internal sealed unsafe class ShardLoop : IDisposable
+{
+    private const int MaxEvents = 256;
+    private const int InboxDrainCap = 4096;
+    private const int ExpireIntervalMs = 100;
+
+    private readonly MpscQueue<ShardWork> _inbox;
+    private readonly Queue<ShardWork> _held = new();
+    private readonly List<Connection?> _connections = [];
+    private readonly Stack<int> _freeSlots = new();
+    private readonly Thread _thread;
+    private readonly int _epfd;
+    private readonly int _eventFd;
+    private int _sleeping;
+    private volatile bool _stopping;
+    private long _nextExpireAt;
+
+    public ShardLoop(BasaltServer server, int id)
+    {
+        Server = server;
+        Id = id;
+        Store = new ShardStore(id, server.Options.Databases);
+        Stats = new LoopStats(server.Commands.AllById.Count);
+        _inbox = new MpscQueue<ShardWork>(Math.Max(1024, server.Options.MaxClients * 4));
+        _epfd = Native.epoll_create1(Native.EPOLL_CLOEXEC);
+        _eventFd = Native.eventfd(0, Native.EFD_NONBLOCK | Native.EFD_CLOEXEC);
+        if (_epfd < 0 || _eventFd < 0)
+        {
+            throw new InvalidOperationException($"epoll/eventfd setup failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+
+        var ev = new Native.EpollEvent { Events = Native.EPOLLIN, Data = 0 };
+        if (Native.epoll_ctl(_epfd, Native.EPOLL_CTL_ADD, _eventFd, ref ev) != 0)
+        {
+            throw new InvalidOperationException($"epoll_ctl(eventfd) failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+
+        _thread = new Thread(Run) { IsBackground = true, Name = $"basalt-shard-{id}" };
+    }
+
+    public BasaltServer Server { get; }
+
+    public int Id { get; }
+
+    public ShardStore Store { get; }
+
+    public LoopStats Stats { get; }
+
+    /// <summary>The op currently holding this shard, or null.</summary>
+    public OpRun? Holder { get; private set; }
+
+    public bool IsHeld => Holder is not null;
+
+    public bool OnLoopThread => Thread.CurrentThread == _thread;
+
+    /// <summary>Milliseconds since the epoch, sampled once per loop turn.</summary>
+    public long NowMs { get; private set; } = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+    /// <summary>Environment.TickCount64 at the last turn; /healthz reads it from another thread.</summary>
+    public long LastTurnTicks => Volatile.Read(ref Stats.LastTurnTicks);
+
+    public IEnumerable<Connection> Connections
+    {
+        get
+        {
+            foreach (var c in _connections)
+            {
+                if (c is not null)
+                {
+                    yield return c;
+                }
+            }
+        }
+    }
+
+    public void Start() => _thread.Start();
+
+    public void Stop()
+    {
+        _stopping = true;
+        Wake();
+    }
+
+    public void Join(TimeSpan timeout) => _thread.Join(timeout);
+
+    /// <summary>Posts work from any thread and wakes the loop if it is parked in epoll_wait.</summary>
+    public void Post(ShardWork work)
+    {
+        if (!_inbox.TryEnqueue(work))
+        {
+            // The inbox is sized for every client's worst case, so this is a broken invariant: refuse loudly.
+            throw new InvalidOperationException($"shard {Id} inbox full ({_inbox.Capacity} messages)");
+        }
+
+        Interlocked.Increment(ref Stats.MessagesReceived);
+        if (Volatile.Read(ref _sleeping) == 1 && Interlocked.Exchange(ref _sleeping, 0) == 1)
+        {
+            Wake();
+        }
+    }
+
+    /// <summary>Runs work now if called on this loop's thread, otherwise posts it.</summary>
+    public void PostOrRun(ShardWork work)
+    {
+        if (OnLoopThread)
+        {
+            Submit(work);
+        }
+        else
+        {
+            Post(work);
+        }
+    }
+
+    /// <summary>Registers a freshly accepted socket with this loop. Called on the loop thread.</summary>
+    public void Adopt(Socket socket, long clientId)
+    {
+        int slot;
+        if (_freeSlots.Count > 0)
+        {
+            slot = _freeSlots.Pop();
+        }
+        else
+        {
+            slot = _connections.Count;
+            _connections.Add(null);
+        }
+
+        var conn = new Connection(this, socket, clientId, slot);
+        _connections[slot] = conn;
+        var ev = new Native.EpollEvent
+        {
+            Events = Native.EPOLLIN | Native.EPOLLOUT | Native.EPOLLRDHUP | Native.EPOLLET,
+            Data = (ulong)slot + 1,
+        };
+        if (Native.epoll_ctl(_epfd, Native.EPOLL_CTL_ADD, conn.Fd, ref ev) != 0)
+        {
+            conn.Close("epoll_ctl failed");
+            return;
+        }
+
+        conn.Pump();
+    }
+
+    public void Forget(Connection conn)
+    {
+        var ev = default(Native.EpollEvent);
+        _ = Native.epoll_ctl(_epfd, Native.EPOLL_CTL_DEL, conn.Fd, ref ev);
+        _connections[conn.Slot] = null;
+        _freeSlots.Push(conn.Slot);
+    }
+
+    /// <summary>Runs one keyed command against this shard. Only ever called on this loop's thread.</summary>
+    public void ExecuteKeyed(CommandSpec spec, ArgView args, ReplyBuffer reply, int db, bool noTouch)
+    {
+        var start = Stopwatch.GetTimestamp();
+        var before = reply.Length;
+        var ctx = new CommandContext
+        {
+            Args = args,
+            Reply = reply,
+            Store = Store,
+            Db = Store.Dbs[db],
+            NowMs = NowMs,
+            Spec = spec,
+        };
+        Store.NoTouch = noTouch;
+        try
+        {
+            spec.Keyed!(ref ctx);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            reply.Truncate(before);
+            reply.Error("ERR internal error: " + ex.Message);
+            Server.Log.Error($"command {spec.FullName} failed on shard {Id}: {ex}");
+        }
+        finally
+        {
+            Store.NoTouch = false;
+        }
+
+        Stats.Record(spec.Id, Stopwatch.GetTimestamp() - start, reply.Length > before && reply.Buffer[before] == (byte)'-');
+    }
+
+    /// <summary>Runs every phase of an op that involves only this shard, and its reply.</summary>
+    public void RunWholeOp(ShardOp op, ReplyBuffer reply)
+    {
+        var start = Stopwatch.GetTimestamp();
+        var before = reply.Length;
+        var phase = 0;
+        while (true)
+        {
+            RunOpPhase(op, phase);
+            if (!op.Continue(phase))
+            {
+                break;
+            }
+
+            phase++;
+        }
+
+        op.Reply(reply);
+        Stats.Record(op.Spec.Id, Stopwatch.GetTimestamp() - start, reply.Length > before && reply.Buffer[before] == (byte)'-');
+    }
+
+    public void RunOpPhase(ShardOp op, int phase)
+    {
+        if (op is LoopOp lo)
+        {
+            lo.RunOnLoop(this, phase);
+        }
+        else
+        {
+            op.Run(Store, phase);
+        }
+    }
+
+    public void Hold(OpRun run)
+    {
+        Debug.Assert(Holder is null, "hold granted twice");
+        Holder = run;
+    }
+
+    /// <summary>Releases the hold and runs what waited for it, in arrival order, until another op takes the shard.</summary>
+    public void Release(OpRun run)
+    {
+        Debug.Assert(ReferenceEquals(Holder, run), "release by a non-holder");
+        Holder = null;
+        while (Holder is null && _held.Count > 0)
+        {
+            _held.Dequeue().Execute(this);
+        }
+    }
+
+    /// <summary>Close every connection and free the reactor. Called after the thread stopped.</summary>
+    public void Dispose()
+    {
+        foreach (var c in _connections)
+        {
+            c?.Close("server shutdown");
+        }
+
+        _ = Native.close(_epfd);
+        _ = Native.close(_eventFd);
+    }
+
+    private void Submit(ShardWork work)
+    {
+        if (Holder is not null && !work.BypassesHold(this))
+        {
+            _held.Enqueue(work);
+            return;
+        }
+
+        work.Execute(this);
+    }
+
+    private void Wake()
+    {
+        ulong one = 1;
+        _ = Native.write(_eventFd, (byte*)&one, sizeof(ulong));
+    }
+
+    private void Run()
+    {
+        var events = (Native.EpollEvent*)NativeMemory.Alloc(MaxEvents, (nuint)sizeof(Native.EpollEvent));
+        try
+        {
+            while (!_stopping)
+            {
+                Turn(events);
+            }
+        }
+        catch (Exception ex)
+        {
+            // A loop that dies takes its shard with it: fail loudly rather than serve a partial keyspace.
+            Server.Log.Error($"shard {Id} loop crashed: {ex}");
+            Environment.FailFast($"shard {Id} loop crashed", ex);
+        }
+        finally
+        {
+            NativeMemory.Free(events);
+        }
+    }
+
+    private void Turn(Native.EpollEvent* events)
+    {
+        NowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        Volatile.Write(ref Stats.LastTurnTicks, Environment.TickCount64);
+
+        var drained = DrainInbox();
+        var timeout = drained == InboxDrainCap ? 0 : NextTimerDelay();
+        if (timeout != 0)
+        {
+            // Announce the park, then re-check: a producer that enqueued before seeing the flag
+            // is caught here, one that enqueues after will see it and write the eventfd.
+            Interlocked.Exchange(ref _sleeping, 1);
+            if (!_inbox.IsEmpty)
+            {
+                Volatile.Write(ref _sleeping, 0);
+                timeout = 0;
+            }
+        }
+
+        var n = Native.epoll_wait(_epfd, events, MaxEvents, timeout);
+        Volatile.Write(ref _sleeping, 0);
+        Stats.Wakes++;
+        NowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        for (var i = 0; i < n; i++)
+        {
+            var data = events[i].Data;
+            if (data == 0)
+            {
+                ulong counter;
+                _ = Native.read(_eventFd, (byte*)&counter, sizeof(ulong));
+                continue;
+            }
+
+            var conn = _connections[(int)(data - 1)];
+            if (conn is null)
+            {
+                continue;
+            }
+
+            var flags = events[i].Events;
+            try
+            {
+                if ((flags & Native.EPOLLOUT) != 0)
+                {
+                    conn.OnWritable();
+                }
+
+                if ((flags & (Native.EPOLLIN | Native.EPOLLRDHUP | Native.EPOLLHUP | Native.EPOLLERR)) != 0)
+                {
+                    conn.OnReadable();
+                }
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                Server.Log.Error($"connection {conn.Id} failed: {ex}");
+                conn.Close("internal error");
+            }
+        }
+
+        RunTimers();
+    }
+
+    private int DrainInbox()
+    {
+        var n = 0;
+        while (n < InboxDrainCap && _inbox.TryDequeue(out var work))
+        {
+            n++;
+            try
+            {
+                Submit(work!);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException and not InvalidOperationException)
+            {
+                Server.Log.Error($"shard {Id} work item failed: {ex}");
+            }
+        }
+
+        if (n == InboxDrainCap)
+        {
+            Stats.DrainsAtCap++;
+        }
+
+        return n;
+    }
+
+    private int NextTimerDelay()
+    {
+        if (Store.VolatileKeys == 0)
+        {
+            return -1;
+        }
+
+        if (_nextExpireAt == 0)
+        {
+            _nextExpireAt = Environment.TickCount64 + ExpireIntervalMs;
+        }
+
+        return (int)Math.Clamp(_nextExpireAt - Environment.TickCount64, 0, ExpireIntervalMs);
+    }
+
+    private void RunTimers()
+    {
+        var now = Environment.TickCount64;
+        if (_nextExpireAt != 0 && now >= _nextExpireAt && !IsHeld)
+        {
+            // A bounded slice: 1 ms, then back to serving; if work remains, run again on the next turn.
+            var more = Store.ActiveExpire(NowMs, TimeSpan.FromMilliseconds(1));
+            _nextExpireAt = more ? now : now + ExpireIntervalMs;
+        }
+    }
+}
+
+/// <summary>An op that needs the loop (its connections), not just the store: CLIENT LIST, INFO.</summary>
+internal abstract class LoopOp(in OpRequest request) : ShardOp(request)
+{
+    public OpRequest Request { get; } = request;
+
+    public abstract void RunOnLoop(ShardLoop loop, int phase);
+
+    public override void Run(ShardStore store, int phase) => throw new InvalidOperationException("LoopOp runs through RunOnLoop");
+}

@@ -1,0 +1,126 @@
+using Basalt.Engine.Commands;
+using Basalt.Protocol;
+
+namespace Basalt.Server.Shards;
+
+/// <summary>
+/// A unit of work posted to a shard loop's inbox. A message is owned by exactly one queue at a time;
+/// requests flip into their own completions and travel back, so steady-state traffic allocates nothing.
+/// </summary>
+internal abstract class ShardWork
+{
+    /// <summary>
+    /// True for work that must run even while the shard is held by a multi-shard op: completions
+    /// (they touch no data) and the holder's own steps. Everything else waits in the shard's FIFO.
+    /// </summary>
+    public abstract bool BypassesHold(ShardLoop loop);
+
+    public abstract void Execute(ShardLoop loop);
+}
+
+/// <summary>
+/// The commands of one pipeline batch that target one shard, executed there in request order.
+/// Their replies are written into <see cref="Replies"/>; the connection merges them back into
+/// request order once every group of the batch has returned.
+/// </summary>
+internal sealed class CommandGroup : ShardWork
+{
+    private CommandSpec[] _specs = new CommandSpec[16];
+    private int[] _argStart = new int[16];
+    private int[] _argCount = new int[16];
+
+    public CommandGroup(Connection owner, int target)
+    {
+        Owner = owner;
+        Target = target;
+    }
+
+    public Connection Owner { get; }
+
+    public int Target { get; }
+
+    public int Count { get; private set; }
+
+    public bool Returning { get; private set; }
+
+    public ReplyBuffer Replies { get; } = new(1024);
+
+    /// <summary>End offset in <see cref="Replies"/> of each command's reply.</summary>
+    public int[] ReplyEnds { get; private set; } = new int[16];
+
+    // Captured at dispatch: the request bytes and arg positions stay untouched until the group returns.
+    private byte[] _buffer = [];
+    private int[] _offsets = [];
+    private int[] _lengths = [];
+    private int _db;
+    private bool _noTouch;
+
+    public int Add(CommandSpec spec, int argStart, int argCount)
+    {
+        if (Count == _specs.Length)
+        {
+            Array.Resize(ref _specs, Count * 2);
+            Array.Resize(ref _argStart, Count * 2);
+            Array.Resize(ref _argCount, Count * 2);
+            var ends = ReplyEnds;
+            Array.Resize(ref ends, Count * 2);
+            ReplyEnds = ends;
+        }
+
+        _specs[Count] = spec;
+        _argStart[Count] = argStart;
+        _argCount[Count] = argCount;
+        return Count++;
+    }
+
+    public void Prepare(byte[] buffer, ArgList args, int db, int protocol, bool noTouch)
+    {
+        _buffer = buffer;
+        _offsets = args.Offsets;
+        _lengths = args.Lengths;
+        _db = db;
+        _noTouch = noTouch;
+        Replies.Protocol = protocol;
+        Replies.Clear();
+        Returning = false;
+    }
+
+    public void Reset()
+    {
+        Count = 0;
+        Replies.Clear();
+        Replies.Shrink(64 * 1024);
+        Returning = false;
+        Array.Clear(_specs, 0, _specs.Length);
+    }
+
+    public override bool BypassesHold(ShardLoop loop) => Returning;
+
+    public override void Execute(ShardLoop loop)
+    {
+        if (Returning)
+        {
+            Returning = false;
+            Owner.OnGroupDone(this);
+            return;
+        }
+
+        for (var i = 0; i < Count; i++)
+        {
+            var args = new ArgView(_buffer, _offsets, _lengths, _argStart[i], _argCount[i]);
+            loop.ExecuteKeyed(_specs[i], args, Replies, _db, _noTouch);
+            ReplyEnds[i] = Replies.Length;
+        }
+
+        Returning = true;
+        Owner.Loop.PostOrRun(this);
+    }
+}
+
+/// <summary>Arbitrary work for a loop, e.g. registering a new connection. Not used on the data path.</summary>
+internal sealed class LoopAction(Action<ShardLoop> action, bool bypassesHold = true) : ShardWork
+{
+    public override bool BypassesHold(ShardLoop loop) => bypassesHold;
+
+    public override void Execute(ShardLoop loop) => action(loop);
+}
