@@ -237,8 +237,9 @@ public static class KeyCommands
             return;
         }
 
+        var expireAt = e.ExpireAtMs;
         ctx.Db.Remove(e);
-        dst.Insert(e.Key, e.Value, e.Encoding, e.ExpireAtMs);
+        dst.Insert(e.Key, e.Value, e.Encoding, expireAt);
         ctx.Reply.Integer(1);
     }
 

@@ -60,7 +60,7 @@ public static partial class StringCommands
             {
                 flags |= SetFlags.KeepTtl;
             }
-            else if (TryExpireKeyword(a, out var u) && (flags & (SetFlags.Expire | SetFlags.KeepTtl)) == 0 && hasNext)
+            else if (TryExpireKeyword(a, out var u) && (flags & SetFlags.KeepTtl) == 0 && (expireArg < 0 || u == unit) && hasNext)
             {
                 flags |= SetFlags.Expire;
                 unit = u;

@@ -61,7 +61,7 @@ public static partial class StringCommands
     internal static void Keyed(CommandTable t, string name, int arity, CommandFlags flags, AclCategories acl, KeyedHandler handler, string summary, string group = "string") =>
         t.Add(new CommandSpec
         {
-            Name = name, Arity = arity, Flags = flags, FirstKey = 1, LastKey = 1, KeyStep = 1, Acl = acl | AclCategories.Keyspace,
+            Name = name, Arity = arity, Flags = flags, FirstKey = 1, LastKey = 1, KeyStep = 1, Acl = acl,
             Kind = CommandKind.Keyed, Keyed = handler, Summary = summary, Group = group,
         });
 
@@ -176,16 +176,19 @@ public static partial class StringCommands
         long at = -1;
         var persist = false;
         var haveExpire = false;
+        var expireUnit = ExpireUnit.Seconds;
         for (var i = 2; i < ctx.Args.Count; i++)
         {
             var a = ctx.Args[i];
-            if (Is(a, "PERSIST"u8) && !haveExpire && !persist)
+            if (Is(a, "PERSIST"u8) && !haveExpire)
             {
                 persist = true;
             }
-            else if (TryExpireKeyword(a, out var unit) && !haveExpire && !persist && i + 1 < ctx.Args.Count)
+            else if (TryExpireKeyword(a, out var unit) && (!haveExpire || unit == expireUnit) && !persist && i + 1 < ctx.Args.Count)
             {
+                // Like Redis, a repeated keyword of the same unit is allowed; the last value wins.
                 haveExpire = true;
+                expireUnit = unit;
                 if (!TryExpireAt(ctx.Args[++i], unit, ctx.NowMs, "getex", ctx.Reply, out at))
                 {
                     return;

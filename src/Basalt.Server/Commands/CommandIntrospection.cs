@@ -63,7 +63,8 @@ internal static class CommandIntrospection
             var spec = FindByFullName(c, n[i]);
             if (spec is null)
             {
-                c.Output.NullArray();
+                // Redis 7.0 puts a null bulk (not a null array) in an unknown name's slot.
+                c.Output.NullBulk();
             }
             else
             {

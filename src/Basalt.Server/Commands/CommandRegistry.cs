@@ -55,7 +55,7 @@ internal static class CommandRegistry
             Sub("info", -2, ConnSlow, "Returns information about one, multiple or all commands."),
             Sub("docs", -2, ConnSlow, "Returns documentary information about one, multiple or all commands."),
             Sub("list", -2, ConnSlow, "Returns a list of command names."),
-            Sub("getkeys", -3, ConnSlow, "Extracts the key names from an arbitrary command."),
+            Sub("getkeys", -4, ConnSlow, "Extracts the key names from an arbitrary command."),
             Sub("help", 2, ConnSlow, "Returns helpful text about the different subcommands.")));
 
         // OBJECT's data subcommands are registered by the engine; HELP runs on the connection.

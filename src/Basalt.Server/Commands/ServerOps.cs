@@ -41,7 +41,7 @@ internal sealed class ClientListOp : LoopOp
                 _ids ??= [];
                 while (++i < Args.Count)
                 {
-                    if (!Numbers.TryParseLong(Args[i], out var id) || id <= 0)
+                    if (!Numbers.TryParseLong(Args[i], out var id))
                     {
                         EarlyError = "ERR Invalid client ID";
                         return;

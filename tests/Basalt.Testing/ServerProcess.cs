@@ -1,0 +1,191 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Basalt.Testing;
+
+/// <summary>
+/// A real server process on a loopback port: basalt-server (started with --port 0, the port read
+/// from its banner) or redis-server (the differential oracle). Killed on dispose.
+/// </summary>
+public sealed partial class ServerProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _log = new();
+
+    private ServerProcess(Process process, int port)
+    {
+        _process = process;
+        Port = port;
+    }
+
+    public int Port { get; private set; }
+
+    public int Pid => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    public string Log
+    {
+        get
+        {
+            lock (_log)
+            {
+                return _log.ToString();
+            }
+        }
+    }
+
+    /// <summary>Starts basalt-server with extra args (e.g. "--shards", "4") and waits until it accepts.</summary>
+    public static ServerProcess StartBasalt(params string[] args)
+    {
+        if (!File.Exists(RepoPaths.ServerDll))
+        {
+            throw new FileNotFoundException("build the server first", RepoPaths.ServerDll);
+        }
+
+        var dataDir = Path.Combine(Path.GetTempPath(), "basalt-test-" + Guid.NewGuid().ToString("N"));
+        var all = new List<string> { RepoPaths.ServerDll, "--port", "0", "--dir", dataDir };
+        all.AddRange(args);
+        return Start("dotnet", all, BannerPort(), "Ready to accept connections");
+    }
+
+    /// <summary>Starts Debian's redis-server 7.0 on a free port, with persistence off.</summary>
+    public static ServerProcess StartRedis(params string[] args)
+    {
+        var port = FreePort();
+        var all = new List<string> { "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--save", string.Empty, "--appendonly", "no", "--bind", "127.0.0.1" };
+        all.AddRange(args);
+        var p = Start(RedisServerPath(), all, null, "Ready to accept connections");
+        p.Port = port;
+        return p;
+    }
+
+    public static string RedisServerPath() =>
+        File.Exists("/usr/bin/redis-server") ? "/usr/bin/redis-server" : throw new InvalidOperationException("redis-server is not installed (run the README's test command, which installs it)");
+
+    public RespConnection Connect() => new(Port);
+
+    /// <summary>Sends SIGKILL, as a crash would.</summary>
+    public void Kill()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit(10_000);
+        }
+    }
+
+    /// <summary>Sends SIGTERM and waits for the exit code.</summary>
+    public int Terminate(TimeSpan timeout)
+    {
+        _ = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit(5000);
+        if (!_process.WaitForExit((int)timeout.TotalMilliseconds))
+        {
+            Kill();
+            throw new TimeoutException("server did not exit after SIGTERM");
+        }
+
+        return _process.ExitCode;
+    }
+
+    public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit((int)timeout.TotalMilliseconds);
+
+    public void Dispose()
+    {
+        Kill();
+        _process.Dispose();
+    }
+
+    private static ServerProcess Start(string file, List<string> args, Regex? portPattern, string readyLine)
+    {
+        var psi = new ProcessStartInfo(file)
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        var process = new Process { StartInfo = psi };
+        var ready = new ReadySignal();
+        var server = new ServerProcess(process, 0);
+        void OnLine(string? line)
+        {
+            if (line is null)
+            {
+                ready.Fail($"{file} exited before it was ready:\n{server.Log}");
+                return;
+            }
+
+            lock (server._log)
+            {
+                server._log.AppendLine(line);
+            }
+
+            if (portPattern?.Match(line) is { Success: true } m)
+            {
+                server.Port = int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            }
+
+            if (line.Contains(readyLine, StringComparison.Ordinal))
+            {
+                ready.Succeed();
+            }
+        }
+
+        process.ErrorDataReceived += (_, e) => OnLine(e.Data);
+        process.OutputDataReceived += (_, e) => OnLine(e.Data);
+        process.Start();
+        process.BeginErrorReadLine();
+        process.BeginOutputReadLine();
+        if (!ready.Wait(TimeSpan.FromSeconds(60), out var failure))
+        {
+            server.Dispose();
+            throw new TimeoutException($"{file} did not become ready:\n{server.Log}");
+        }
+
+        if (failure is not null)
+        {
+            server.Dispose();
+            throw new InvalidOperationException(failure);
+        }
+
+        return server;
+    }
+
+    private static int FreePort()
+    {
+        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        l.Start();
+        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    /// <summary>Set once by the output reader: ready, or failed with a reason.</summary>
+    private sealed class ReadySignal
+    {
+        private readonly ManualResetEventSlim _event = new();
+        private string? _failure;
+
+        public void Succeed() => _event.Set();
+
+        public void Fail(string why)
+        {
+            _failure ??= why;
+            _event.Set();
+        }
+
+        public bool Wait(TimeSpan timeout, out string? failure)
+        {
+            var ok = _event.Wait(timeout);
+            failure = _failure;
+            return ok;
+        }
+    }
+
+    [GeneratedRegex(@" port=(\d+) ")]
+    private static partial Regex BannerPort();
+}
