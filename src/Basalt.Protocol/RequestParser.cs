@@ -160,7 +160,7 @@ public sealed class RequestParser
     public void OnArgsCompacted() => _argsAtFrameStart = 0;
 
     /// <summary>The index in the arg list where the last (or current) frame's args begin.</summary>
-    public int ArgsOfLastCommand(ArgList args) => _argsAtFrameStart;
+    public int FrameArgStart => _argsAtFrameStart;
 
     private ParseStatus ParseInline(byte[] buffer, int end, ArgList args)
     {

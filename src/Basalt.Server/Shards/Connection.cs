@@ -160,7 +160,8 @@ internal sealed unsafe class Connection
                     continue;
                 }
 
-                if (!_readable || !Read())
+                // Never read while groups are out: compaction would move bytes they still point at.
+                if (_waiting > 0 || !_readable || !Read())
                 {
                     break;
                 }
@@ -257,7 +258,7 @@ internal sealed unsafe class Connection
             }
 
             dispatched++;
-            var start = _parser.ArgsOfLastCommand(_args);
+            var start = _parser.FrameArgStart;
             Dispatch(start, _args.Count - start);
             if (PendingOutput >= Loop.Server.Config.OutputPauseBytes)
             {
@@ -270,7 +271,8 @@ internal sealed unsafe class Connection
             SendGroups();
         }
 
-        return dispatched > 0 && _waiting == 0 && !Closed;
+        var pending = _barrierStart >= 0 || _pendingProtocolError is not null;
+        return (dispatched > 0 || pending) && _waiting == 0 && !Closed;
     }
 
     private void Dispatch(int argStart, int argCount)
@@ -372,7 +374,7 @@ internal sealed unsafe class Connection
             return;
         }
 
-        Output.Error(_pendingProtocolError!);
+        Output.Error("ERR " + _pendingProtocolError);
         _pendingProtocolError = null;
         _closeAfterReply = true;
     }
@@ -471,7 +473,7 @@ internal sealed unsafe class Connection
             return;
         }
 
-        var partialArgs = _parser.InFrame ? _parser.ArgsOfLastCommand(_args) : 0;
+        var partialArgs = _parser.InFrame ? _args.Count - _parser.FrameArgStart : 0;
         _args.KeepLast(partialArgs);
         _parser.OnArgsCompacted();
         Buffer.BlockCopy(_in, keepFrom, _in, 0, _inLen - keepFrom);

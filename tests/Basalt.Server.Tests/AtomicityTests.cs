@@ -1,0 +1,165 @@
+using System.Globalization;
+using Basalt.Engine;
+using Basalt.Protocol;
+
+namespace Basalt.Server.Tests;
+
+/// <summary>
+/// Multi-key commands whose keys live on different shards are atomic: concurrent readers
+/// never see a half-applied MSET, DEL or RENAME. Bounded by iteration counts, not time.
+/// </summary>
+[Collection("basalt")]
+public sealed class AtomicityTests(BasaltFixture fixture)
+{
+    private static readonly string[] Keys = Enumerable.Range(0, 10).Select(i => $"atom:{i}").ToArray();
+
+    [Fact]
+    public void The_ten_keys_really_span_shards()
+    {
+        var slots = new SlotMap(4);
+        Assert.True(Keys.Select(k => slots.ShardOf(System.Text.Encoding.UTF8.GetBytes(k))).Distinct().Count() >= 3);
+    }
+
+    [Fact]
+    public void Readers_never_see_a_mix_of_concurrent_MSETs()
+    {
+        var torn = RunStress(
+            writers: 6,
+            writerOps: 400,
+            writer: (c, w, i) => c.Call(Keys.SelectMany(k => new[] { k, $"w{w}-{i}" }).Prepend("MSET").ToArray()),
+            readers: 3,
+            readerOps: 600,
+            check: c =>
+            {
+                var values = c.Call(Keys.Prepend("MGET").ToArray()).Items!.Select(v => v.IsNull ? null : v.Text).ToList();
+                return values.Distinct().Count() == 1 ? null : string.Join(",", values);
+            });
+        Assert.Null(torn);
+    }
+
+    [Fact]
+    public void Readers_see_all_or_none_under_concurrent_DEL()
+    {
+        var torn = RunStress(
+            writers: 4,
+            writerOps: 300,
+            writer: (c, w, i) =>
+            {
+                if (i % 2 == 0)
+                {
+                    c.Call(Keys.SelectMany(k => new[] { k, $"w{w}-{i}" }).Prepend("MSET").ToArray());
+                }
+                else
+                {
+                    c.Call(Keys.Prepend("DEL").ToArray());
+                }
+            },
+            readers: 3,
+            readerOps: 600,
+            check: c =>
+            {
+                var values = c.Call(Keys.Prepend("MGET").ToArray()).Items!.Select(v => v.IsNull ? "(nil)" : v.Text).ToList();
+                if (values.Distinct().Count() != 1)
+                {
+                    return string.Join(",", values);
+                }
+
+                var exists = c.Call(Keys.Prepend("EXISTS").ToArray()).Integer;
+                return exists is 0 or 10 ? null : $"EXISTS={exists}";
+            });
+        Assert.Null(torn);
+    }
+
+    [Fact]
+    public void A_key_renamed_back_and_forth_across_shards_always_exists_exactly_once()
+    {
+        const string A = "ren:a";
+        const string B = "ren:b{x}";
+        var slots = new SlotMap(4);
+        Assert.NotEqual(slots.ShardOf("ren:a"u8), slots.ShardOf("ren:b{x}"u8));
+        using (var setup = fixture.Connect())
+        {
+            setup.Call("DEL", A, B);
+            setup.Call("SET", A, "payload");
+        }
+
+        var torn = RunStress(
+            writers: 1,
+            writerOps: 1000,
+            writer: (c, _, i) =>
+            {
+                var r = i % 2 == 0 ? c.Call("RENAME", A, B) : c.Call("RENAME", B, A);
+                if (r.Type == RespType.Error)
+                {
+                    throw new InvalidOperationException(r.Text);
+                }
+            },
+            readers: 3,
+            readerOps: 800,
+            check: c =>
+            {
+                var exists = c.Call("EXISTS", A, B).Integer;
+                var values = c.Call("MGET", A, B).Items!;
+                var present = values.Count(v => !v.IsNull);
+                return exists == 1 && present == 1 ? null : $"EXISTS={exists} present={present}";
+            });
+        Assert.Null(torn);
+    }
+
+    /// <summary>Runs writer and reader threads on their own connections; returns the first torn read seen.</summary>
+    private string? RunStress(int writers, int writerOps, Action<Testing.RespConnection, int, int> writer, int readers, int readerOps, Func<Testing.RespConnection, string?> check)
+    {
+        string? torn = null;
+        var errors = new List<Exception>();
+        var threads = new List<Thread>();
+        for (var w = 0; w < writers; w++)
+        {
+            var id = w;
+            threads.Add(new Thread(() => Guard(errors, () =>
+            {
+                using var c = fixture.Connect();
+                for (var i = 0; i < writerOps; i++)
+                {
+                    writer(c, id, i);
+                }
+            })));
+        }
+
+        for (var r = 0; r < readers; r++)
+        {
+            threads.Add(new Thread(() => Guard(errors, () =>
+            {
+                using var c = fixture.Connect();
+                for (var i = 0; i < readerOps; i++)
+                {
+                    var bad = check(c);
+                    if (bad is not null)
+                    {
+                        Interlocked.CompareExchange(ref torn, bad, null);
+                        return;
+                    }
+                }
+            })));
+        }
+
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => Assert.True(t.Join(TimeSpan.FromMinutes(2)), "stress thread did not finish"));
+        Assert.Empty(errors);
+        return torn;
+    }
+
+    private static void Guard(List<Exception> errors, Action body)
+    {
+        try
+        {
+            body();
+        }
+        catch (Exception ex)
+        {
+            lock (errors)
+            {
+                errors.Add(ex);
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+using Basalt.Protocol;
+using Basalt.Testing;
+
+namespace Basalt.Server.Tests;
+
+/// <summary>Bounded resources, each on its own server with a small limit.</summary>
+public sealed class LimitsTests
+{
+    [Fact]
+    public void Client_over_its_output_limit_is_disconnected()
+    {
+        using var server = ServerProcess.StartBasalt("--shards", "2", "--client-output-buffer-limit", "normal", "1mb", "0", "0");
+        using var c = server.Connect();
+        Assert.Equal("OK", c.Call("SET", "big", new string('x', 2 * 1024 * 1024)).Text);
+        c.SendRaw(RespConnection.Encode("GET", "big"));
+        Assert.True(c.IsClosedByServer());
+        using var other = server.Connect();
+        Assert.Equal("PONG", other.Call("PING").Text);
+    }
+
+    [Fact]
+    public void Maxclients_is_enforced_with_redis_error()
+    {
+        using var server = ServerProcess.StartBasalt("--shards", "1", "--maxclients", "2");
+        using var a = server.Connect();
+        using var b = server.Connect();
+        Assert.Equal("PONG", a.Call("PING").Text);
+        Assert.Equal("PONG", b.Call("PING").Text);
+        using var c = server.Connect();
+        var reply = c.Read();
+        Assert.Equal("ERR max number of clients reached", reply.Text);
+        a.Dispose();
+        Thread.Sleep(200);
+        using var d = server.Connect();
+        Assert.Equal("PONG", d.Call("PING").Text);
+    }
+
+    [Fact]
+    public void Proto_max_bulk_len_is_enforced()
+    {
+        using var server = ServerProcess.StartBasalt("--shards", "1", "--proto-max-bulk-len", "1mb");
+        using var c = server.Connect();
+        c.SendRaw("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000000\r\n"u8);
+        Assert.Equal("ERR Protocol error: invalid bulk length", c.Read().Text);
+        Assert.True(c.IsClosedByServer());
+    }
+
+    [Fact]
+    public void Requirepass_gates_commands_until_auth()
+    {
+        using var server = ServerProcess.StartBasalt("--shards", "2", "--requirepass", "s3cret");
+        using var c = server.Connect();
+        Assert.Equal("NOAUTH Authentication required.", c.Call("GET", "k").Text);
+        Assert.Equal("ERR unknown command 'NOPE', with args beginning with: ", c.Call("NOPE").Text);
+        Assert.Equal("WRONGPASS invalid username-password pair or user is disabled.", c.Call("AUTH", "bad").Text);
+        Assert.Equal("OK", c.Call("AUTH", "s3cret").Text);
+        Assert.Equal(RespType.BulkString, c.Call("GET", "k").Type);
+        Assert.Equal("RESET", c.Call("RESET").Text);
+        Assert.Equal("NOAUTH Authentication required.", c.Call("PING").Text);
+        Assert.Equal(RespType.Map, c.Call("HELLO", "3", "AUTH", "default", "s3cret").Type);
+    }
+
+    [Fact]
+    public void Active_expiry_removes_keys_nobody_reads()
+    {
+        using var server = ServerProcess.StartBasalt("--shards", "2");
+        using var c = server.Connect();
+        for (var i = 0; i < 200; i++)
+        {
+            c.Call("SET", $"e:{i}", "v", "PX", "100");
+        }
+
+        c.Call("SET", "keep", "v");
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        long size;
+        do
+        {
+            Thread.Sleep(100);
+            size = c.Call("DBSIZE").Integer;
+        }
+        while (size > 1 && DateTime.UtcNow < deadline);
+
+        Assert.Equal(1, size);
+        Assert.Contains("expired_keys:200", c.Call("INFO", "stats").Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Shutdown_command_stops_the_process_cleanly()
+    {
+        using var server = ServerProcess.StartBasalt("--shards", "2");
+        using var c = server.Connect();
+        c.SendRaw(RespConnection.Encode("SHUTDOWN", "NOSAVE"));
+        Assert.True(c.IsClosedByServer());
+        Assert.True(server.WaitForExit(TimeSpan.FromSeconds(10)));
+    }
+}
