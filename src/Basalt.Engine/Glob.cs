@@ -7,14 +7,14 @@ public static class Glob
 
     public static bool Match(ReadOnlySpan<byte> pattern, ReadOnlySpan<byte> s, bool nocase = false)
     {
-        var depth = 0;
-        return Match(pattern, s, nocase, ref depth);
+        var skipLonger = false;
+        return Match(pattern, s, nocase, ref skipLonger, 0);
     }
 
-    private static bool Match(ReadOnlySpan<byte> p, ReadOnlySpan<byte> s, bool nocase, ref int depth)
+    private static bool Match(ReadOnlySpan<byte> p, ReadOnlySpan<byte> s, bool nocase, ref bool skipLonger, int nesting)
     {
-        // Redis bounds recursion the same way, so a hostile pattern can't exhaust the stack.
-        if (++depth > 1000)
+        // Redis bounds nesting the same way, so a hostile pattern can't exhaust the stack.
+        if (nesting > 1000)
         {
             return false;
         }
@@ -36,14 +36,21 @@ public static class Glob
 
                     while (!s.IsEmpty)
                     {
-                        if (Match(p[1..], s, nocase, ref depth))
+                        if (Match(p[1..], s, nocase, ref skipLonger, nesting + 1))
                         {
                             return true;
+                        }
+
+                        if (skipLonger)
+                        {
+                            return false;
                         }
 
                         s = s[1..];
                     }
 
+                    // The rest matched nowhere; a longer match for an earlier '*' cannot help either.
+                    skipLonger = true;
                     return false;
                 case (byte)'?':
                     s = s[1..];

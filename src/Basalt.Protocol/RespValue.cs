@@ -170,6 +170,11 @@ public static class RespValueReader
             return null;
         }
 
+        if (lineEnd == 0)
+        {
+            throw new FormatError("a line with no type byte");
+        }
+
         var line = data.Slice(pos + 1, lineEnd - 1);
         var next = pos + lineEnd + 2;
         switch (type)

@@ -1,0 +1,42 @@
+using System.Text;
+using Basalt.Protocol;
+
+namespace Basalt.Protocol.Tests;
+
+public sealed class ReplyBufferTests
+{
+    [Theory]
+    [InlineData(2, "$-1\r\n*-1\r\n*4\r\n~2\r\n:1\r\n$3\r\n1.5\r\n")]
+    [InlineData(3, "_\r\n_\r\n%2\r\n~2\r\n#t\r\n,1.5\r\n")]
+    public void Protocol_version_picks_the_wire_types(int protocol, string expected)
+    {
+        using var o = new ReplyBuffer { Protocol = protocol };
+        o.NullBulk();
+        o.NullArray();
+        o.MapHeader(2);
+        o.SetHeader(2);
+        o.Boolean(true);
+        o.Double(1.5);
+        Assert.Equal(expected.Replace("~2", protocol == 2 ? "*2" : "~2", StringComparison.Ordinal), Encoding.ASCII.GetString(o.WrittenSpan));
+    }
+
+    [Fact]
+    public void Verbatim_is_a_bulk_string_in_resp2()
+    {
+        using var two = new ReplyBuffer { Protocol = 2 };
+        two.Verbatim("hi"u8);
+        Assert.Equal("$2\r\nhi\r\n", Encoding.ASCII.GetString(two.WrittenSpan));
+        using var three = new ReplyBuffer { Protocol = 3 };
+        three.Verbatim("hi"u8);
+        Assert.Equal("=6\r\ntxt:hi\r\n", Encoding.ASCII.GetString(three.WrittenSpan));
+    }
+
+    [Fact]
+    public void Grows_past_its_first_buffer()
+    {
+        using var o = new ReplyBuffer(16);
+        var big = new byte[100_000];
+        o.Bulk(big);
+        Assert.Equal(100_000 + 11, o.Length);
+    }
+}
