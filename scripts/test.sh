@@ -17,4 +17,13 @@ fi
 
 # The Debian package starts a redis-server on 6379 as a service; tests start their own on free ports.
 dotnet build Basalt.slnx -c Release -warnaserror -nologo -v q
-dotnet test Basalt.slnx -c Release --no-build -nologo -v q --logger "console;verbosity=minimal"
+log=$(mktemp)
+status=0
+dotnet test Basalt.slnx -c Release --no-build -nologo -v q --logger "console;verbosity=minimal" 2>&1 | tee "$log" || status=$?
+
+# One plain closing line with the totals of every test project.
+passed=$(grep -oE 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+failed=$(grep -oE 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+rm -f "$log"
+echo "${passed} passed, ${failed} failed"
+exit "$status"

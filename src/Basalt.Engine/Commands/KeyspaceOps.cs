@@ -25,6 +25,8 @@ public static class KeyspaceOps
 
     internal sealed class KeysOp : ShardOp
     {
+        public override bool SinglePhase => true;
+
         private readonly List<byte[]>[] _found;
 
         public KeysOp(in OpRequest r)
@@ -190,6 +192,8 @@ public static class KeyspaceOps
 
     internal sealed class RandomKeyOp : ShardOp
     {
+        public override bool SinglePhase => true;
+
         private readonly byte[]?[] _picks;
         private readonly long[] _counts;
 
@@ -248,6 +252,8 @@ public static class KeyspaceOps
 
     internal sealed class DbSizeOp : ShardOp
     {
+        public override bool SinglePhase => true;
+
         private readonly long[] _counts;
 
         public DbSizeOp(in OpRequest r)
@@ -273,6 +279,8 @@ public static class KeyspaceOps
 
     internal sealed class FlushOp : ShardOp
     {
+        public override bool SinglePhase => true;
+
         private readonly bool _all;
 
         public FlushOp(in OpRequest r, bool all)
@@ -307,6 +315,8 @@ public static class KeyspaceOps
 
     internal sealed class SwapDbOp : ShardOp
     {
+        public override bool SinglePhase => true;
+
         private readonly int _a;
         private readonly int _b;
 

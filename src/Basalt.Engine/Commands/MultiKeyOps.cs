@@ -29,6 +29,8 @@ internal static class MultiKeyOps
 /// <summary>DEL/UNLINK/EXISTS/TOUCH: each shard counts its own keys (duplicates count again, like Redis).</summary>
 internal sealed class CountOp : ShardOp
 {
+    public override bool SinglePhase => true;
+
     private readonly Mode _mode;
     private readonly long[] _counts;
 

@@ -6,6 +6,8 @@ namespace Basalt.Engine.Commands;
 /// <summary>MGET: each shard reads its own keys into their slots; the coordinator replies in key order.</summary>
 internal sealed class MGetOp : ShardOp
 {
+    public override bool SinglePhase => true;
+
     private readonly byte[]?[] _values;
 
     public MGetOp(in OpRequest r)
@@ -52,6 +54,8 @@ internal sealed class MSetOp : ShardOp
 {
     private readonly bool _nx;
     private readonly bool[] _exists;
+
+    public override bool SinglePhase => !_nx;
     private bool _abort;
 
     public MSetOp(in OpRequest r, bool onlyIfNoneExist)

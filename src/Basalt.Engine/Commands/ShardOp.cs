@@ -47,6 +47,12 @@ public abstract class ShardOp
     /// <summary>Runs phase <paramref name="phase"/> on one involved shard, on that shard's thread.</summary>
     public abstract void Run(ShardStore store, int phase);
 
+    /// <summary>
+    /// True when the op has exactly one phase. The server may then run it on each shard as soon as
+    /// that shard is held (strict two-phase locking in ascending shard order), which saves a round trip.
+    /// </summary>
+    public virtual bool SinglePhase => false;
+
     /// <summary>On the coordinator, after <paramref name="phase"/> ran on every shard: true to run the next one.</summary>
     public virtual bool Continue(int phase) => false;
 

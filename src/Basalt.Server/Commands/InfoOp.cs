@@ -13,6 +13,8 @@ namespace Basalt.Server.Commands;
 /// </summary>
 internal sealed class InfoOp : LoopOp
 {
+    public override bool SinglePhase => true;
+
     private static readonly string[] DefaultSections = ["server", "clients", "memory", "stats", "keyspace"];
     private static readonly string[] AllSections = ["server", "clients", "memory", "stats", "commandstats", "keyspace"];
 

@@ -13,6 +13,8 @@ namespace Basalt.Server.Commands;
 /// <summary>CLIENT LIST: each loop describes its own connections.</summary>
 internal sealed class ClientListOp : LoopOp
 {
+    public override bool SinglePhase => true;
+
     private readonly List<string>[] _lines;
     private readonly HashSet<long>? _ids;
     private readonly bool _none;
@@ -89,6 +91,8 @@ internal sealed class ClientListOp : LoopOp
 /// <summary>CLIENT KILL, in its old (addr) and filter forms.</summary>
 internal sealed class ClientKillOp : LoopOp
 {
+    public override bool SinglePhase => true;
+
     private readonly bool _oldForm;
     private readonly string? _addr;
     private readonly string? _laddr;
@@ -235,6 +239,8 @@ internal sealed class ClientKillOp : LoopOp
 /// <summary>CONFIG RESETSTAT: every loop clears its counters.</summary>
 internal sealed class ResetStatOp : LoopOp
 {
+    public override bool SinglePhase => true;
+
     public ResetStatOp(in OpRequest r)
         : base(r) => RouteAll();
 

@@ -8,6 +8,8 @@ namespace Basalt.Server.Shards;
 /// One shard: the op runs there whole (inline when it is this loop's shard).
 /// Several shards: hold each shard in ascending order (so two ops can never wait on each other),
 /// run the phases on all of them, reply while still holding them, then release them all.
+/// A single-phase op runs on each shard the moment it is held (strict two-phase locking), one
+/// round trip per remote shard instead of two.
 /// While a shard is held, everything else for it waits in its FIFO, so nothing interleaves.
 /// </summary>
 internal sealed class OpRun
@@ -49,7 +51,7 @@ internal sealed class OpRun
                 _steps[0].Send(OpStep.StepKind.Whole, 0, _conn.Output.Protocol);
                 return false;
             default:
-                _steps[0].Send(OpStep.StepKind.Hold, 0, 0);
+                _steps[0].Send(_op.SinglePhase ? OpStep.StepKind.HoldAndRun : OpStep.StepKind.Hold, 0, 0);
                 return false;
         }
     }
@@ -70,6 +72,17 @@ internal sealed class OpRun
                 else
                 {
                     StartPhase(0);
+                }
+
+                break;
+            case OpStep.StepKind.HoldAndRun:
+                if (++_lockIndex < _steps.Length)
+                {
+                    _steps[_lockIndex].Send(OpStep.StepKind.HoldAndRun, 0, 0);
+                }
+                else
+                {
+                    Finish();
                 }
 
                 break;
@@ -119,6 +132,7 @@ internal sealed class OpStep(OpRun run, int shard) : ShardWork
     public enum StepKind
     {
         Hold,
+        HoldAndRun,
         Phase,
         Whole,
         Release,
@@ -160,6 +174,10 @@ internal sealed class OpStep(OpRun run, int shard) : ShardWork
         {
             case StepKind.Hold:
                 loop.Hold(run);
+                break;
+            case StepKind.HoldAndRun:
+                loop.Hold(run);
+                loop.RunOpPhase(run.Op, 0);
                 break;
             case StepKind.Phase:
                 loop.RunOpPhase(run.Op, _phase);
