@@ -58,6 +58,9 @@ public delegate ShardOp OpFactory(in OpRequest request);
 /// <summary>One row of the declarative command table. COMMAND INFO/DOCS, ACL and routing all read it.</summary>
 public sealed class CommandSpec
 {
+    private CommandSpec? _parent;
+    private string? _fullName;
+
     public required string Name { get; init; }
 
     /// <summary>Redis arity: positive is exact, negative is a minimum; counts the command name.</summary>
@@ -89,13 +92,21 @@ public sealed class CommandSpec
     public Dictionary<string, CommandSpec>? Subcommands { get; init; }
 
     /// <summary>The container command of a subcommand.</summary>
-    public CommandSpec? Parent { get; internal set; }
+    public CommandSpec? Parent
+    {
+        get => _parent;
+        internal set
+        {
+            _parent = value;
+            _fullName = value is null ? Name : value.Name + "|" + Name;
+        }
+    }
 
     /// <summary>Dense index, assigned by the table; servers key per-command state (stats, handlers) by it.</summary>
     public int Id { get; internal set; }
 
     /// <summary>"get", or "client|list" for a subcommand, as Redis names commands in errors and stats.</summary>
-    public string FullName => Parent is null ? Name : Parent.Name + "|" + Name;
+    public string FullName => _fullName ??= Name;
 
     public bool HasKeys => FirstKey > 0;
 

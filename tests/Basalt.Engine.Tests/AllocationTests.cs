@@ -1,0 +1,100 @@
+using System.Text;
+using Basalt.Engine.Commands;
+using Basalt.Protocol;
+
+namespace Basalt.Engine.Tests;
+
+/// <summary>
+/// Invariant 7: the hot paths allocate nothing. Counted with the runtime's per-thread allocation counter,
+/// which is exact and independent of timing.
+/// </summary>
+public sealed class AllocationTests
+{
+    [Fact]
+    public void Parsing_a_pipelined_request_allocates_nothing()
+    {
+        var frame = Encoding.ASCII.GetBytes("*3\r\n$3\r\nSET\r\n$8\r\nkey:1234\r\n$3\r\nxyz\r\n");
+        var parser = new RequestParser(ProtocolLimits.Default);
+        var args = new ArgList();
+        Parse(parser, frame, args);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 10_000; i++)
+        {
+            Parse(parser, frame, args);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
+    public void Get_and_same_size_set_overwrite_allocate_nothing()
+    {
+        var table = new CommandTable();
+        StringCommands.Register(table);
+        var store = new ShardStore(0);
+        using var reply = new ReplyBuffer(1 << 20);
+        var get = Command("GET", "key:1");
+        var set = Command("SET", "key:1", "abc");
+        var getSpec = table.Find("get")!;
+        var setSpec = table.Find("set")!;
+        Run(setSpec, set, store, reply);
+        Run(getSpec, get, store, reply);
+        reply.Clear();
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 10_000; i++)
+        {
+            Run(setSpec, set, store, reply);
+            Run(getSpec, get, store, reply);
+            reply.Clear();
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
+    public void Command_lookup_by_name_bytes_allocates_nothing()
+    {
+        var table = new CommandTable();
+        StringCommands.Register(table);
+        var name = "gEt"u8.ToArray();
+        Assert.NotNull(table.Find(name));
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 10_000; i++)
+        {
+            _ = table.Find(name);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    private static void Parse(RequestParser parser, byte[] frame, ArgList args)
+    {
+        parser.Reset();
+        args.Clear();
+
+        // Not Assert.Equal: the assertion library allocates, and this loop measures allocations.
+        if (parser.Next(frame, frame.Length, args) != ParseStatus.Command || args.Count != 3)
+        {
+            throw new InvalidOperationException("frame did not parse");
+        }
+    }
+
+    private static void Run(CommandSpec spec, ArgView args, ShardStore store, ReplyBuffer reply)
+    {
+        var ctx = new CommandContext { Args = args, Reply = reply, Store = store, Db = store.Dbs[0], NowMs = 1, Spec = spec };
+        spec.Keyed!(ref ctx);
+    }
+
+    private static ArgView Command(params string[] parts)
+    {
+        var list = new ArgList();
+        var buffer = new List<byte>();
+        foreach (var p in parts)
+        {
+            list.Add(buffer.Count, p.Length);
+            buffer.AddRange(Encoding.ASCII.GetBytes(p));
+        }
+
+        return new ArgView(buffer.ToArray(), list, 0, parts.Length);
+    }
+}
