@@ -17,6 +17,7 @@ fi
 
 # The Debian package starts a redis-server on 6379 as a service; tests start their own on free ports.
 dotnet build Basalt.slnx -c Release -warnaserror -nologo -v q
+dotnet format Basalt.slnx --verify-no-changes --no-restore
 log=$(mktemp)
 status=0
 dotnet test Basalt.slnx -c Release --no-build -nologo -v q --logger "console;verbosity=minimal" 2>&1 | tee "$log" || status=$?

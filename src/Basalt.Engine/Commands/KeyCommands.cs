@@ -41,8 +41,16 @@ public static class KeyCommands
 
     private static CommandSpec ObjectSub(string name, KeyedHandler h, string summary) => new()
     {
-        Name = name, Arity = 3, Flags = CommandFlags.ReadOnly, FirstKey = 2, LastKey = 2, KeyStep = 1,
-        Acl = AclCategories.Keyspace | AclCategories.Read | AclCategories.Slow, Kind = CommandKind.Keyed, Keyed = h, Summary = summary,
+        Name = name,
+        Arity = 3,
+        Flags = CommandFlags.ReadOnly,
+        FirstKey = 2,
+        LastKey = 2,
+        KeyStep = 1,
+        Acl = AclCategories.Keyspace | AclCategories.Read | AclCategories.Slow,
+        Kind = CommandKind.Keyed,
+        Keyed = h,
+        Summary = summary,
     };
 
     private static void Type(ref CommandContext ctx)

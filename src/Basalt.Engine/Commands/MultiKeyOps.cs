@@ -21,8 +21,16 @@ internal static class MultiKeyOps
     private static void Multi(CommandTable t, string name, int arity, CommandFlags flags, AclCategories acl, int first, int last, OpFactory factory, string summary) =>
         t.Add(new CommandSpec
         {
-            Name = name, Arity = arity, Flags = flags, FirstKey = first, LastKey = last, KeyStep = 1, Acl = acl | AclCategories.Keyspace,
-            Kind = CommandKind.Multi, CreateOp = factory, Summary = summary,
+            Name = name,
+            Arity = arity,
+            Flags = flags,
+            FirstKey = first,
+            LastKey = last,
+            KeyStep = 1,
+            Acl = acl | AclCategories.Keyspace,
+            Kind = CommandKind.Multi,
+            CreateOp = factory,
+            Summary = summary,
         });
 }
 

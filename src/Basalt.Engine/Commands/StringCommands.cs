@@ -34,35 +34,77 @@ public static partial class StringCommands
 
         t.Add(new CommandSpec
         {
-            Name = "mget", Arity = -2, Flags = CommandFlags.ReadOnly | CommandFlags.Fast, FirstKey = 1, LastKey = -1, KeyStep = 1,
-            Acl = ReadFast, Kind = CommandKind.Multi, CreateOp = static (in OpRequest r) => new MGetOp(r),
-            Summary = "Atomically returns the string values of one or more keys.", Group = "string",
+            Name = "mget",
+            Arity = -2,
+            Flags = CommandFlags.ReadOnly | CommandFlags.Fast,
+            FirstKey = 1,
+            LastKey = -1,
+            KeyStep = 1,
+            Acl = ReadFast,
+            Kind = CommandKind.Multi,
+            CreateOp = static (in OpRequest r) => new MGetOp(r),
+            Summary = "Atomically returns the string values of one or more keys.",
+            Group = "string",
         });
         t.Add(new CommandSpec
         {
-            Name = "mset", Arity = -3, Flags = CommandFlags.Write | CommandFlags.DenyOom, FirstKey = 1, LastKey = -1, KeyStep = 2,
-            Acl = WriteSlow, Kind = CommandKind.Multi, CreateOp = static (in OpRequest r) => new MSetOp(r, onlyIfNoneExist: false),
-            Summary = "Atomically creates or modifies the string values of one or more keys.", Group = "string",
+            Name = "mset",
+            Arity = -3,
+            Flags = CommandFlags.Write | CommandFlags.DenyOom,
+            FirstKey = 1,
+            LastKey = -1,
+            KeyStep = 2,
+            Acl = WriteSlow,
+            Kind = CommandKind.Multi,
+            CreateOp = static (in OpRequest r) => new MSetOp(r, onlyIfNoneExist: false),
+            Summary = "Atomically creates or modifies the string values of one or more keys.",
+            Group = "string",
         });
         t.Add(new CommandSpec
         {
-            Name = "msetnx", Arity = -3, Flags = CommandFlags.Write | CommandFlags.DenyOom, FirstKey = 1, LastKey = -1, KeyStep = 2,
-            Acl = WriteSlow, Kind = CommandKind.Multi, CreateOp = static (in OpRequest r) => new MSetOp(r, onlyIfNoneExist: true),
-            Summary = "Atomically modifies the string values of one or more keys only when all keys don't exist.", Group = "string",
+            Name = "msetnx",
+            Arity = -3,
+            Flags = CommandFlags.Write | CommandFlags.DenyOom,
+            FirstKey = 1,
+            LastKey = -1,
+            KeyStep = 2,
+            Acl = WriteSlow,
+            Kind = CommandKind.Multi,
+            CreateOp = static (in OpRequest r) => new MSetOp(r, onlyIfNoneExist: true),
+            Summary = "Atomically modifies the string values of one or more keys only when all keys don't exist.",
+            Group = "string",
         });
         t.Add(new CommandSpec
         {
-            Name = "lcs", Arity = -3, Flags = CommandFlags.ReadOnly, FirstKey = 1, LastKey = 2, KeyStep = 1,
-            Acl = AclCategories.Read | AclCategories.String | AclCategories.Slow, Kind = CommandKind.Multi,
-            CreateOp = static (in OpRequest r) => new LcsOp(r), Summary = "Finds the longest common substring.", Group = "string", Since = "7.0.0",
+            Name = "lcs",
+            Arity = -3,
+            Flags = CommandFlags.ReadOnly,
+            FirstKey = 1,
+            LastKey = 2,
+            KeyStep = 1,
+            Acl = AclCategories.Read | AclCategories.String | AclCategories.Slow,
+            Kind = CommandKind.Multi,
+            CreateOp = static (in OpRequest r) => new LcsOp(r),
+            Summary = "Finds the longest common substring.",
+            Group = "string",
+            Since = "7.0.0",
         });
     }
 
     internal static void Keyed(CommandTable t, string name, int arity, CommandFlags flags, AclCategories acl, KeyedHandler handler, string summary, string group = "string") =>
         t.Add(new CommandSpec
         {
-            Name = name, Arity = arity, Flags = flags, FirstKey = 1, LastKey = 1, KeyStep = 1, Acl = acl,
-            Kind = CommandKind.Keyed, Keyed = handler, Summary = summary, Group = group,
+            Name = name,
+            Arity = arity,
+            Flags = flags,
+            FirstKey = 1,
+            LastKey = 1,
+            KeyStep = 1,
+            Acl = acl,
+            Kind = CommandKind.Keyed,
+            Keyed = handler,
+            Summary = summary,
+            Group = group,
         });
 
     /// <summary>Looks up a string key. Null when missing; sets <paramref name="wrongType"/> (and replies) for other types.</summary>

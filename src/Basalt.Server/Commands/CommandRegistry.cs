@@ -28,8 +28,14 @@ internal static class CommandRegistry
 
         t.Add(new CommandSpec
         {
-            Name = "info", Arity = -1, Flags = CommandFlags.Loading | CommandFlags.Stale, Acl = AclCategories.Slow | AclCategories.Dangerous,
-            Kind = CommandKind.Global, CreateOp = static (in OpRequest r) => new InfoOp(r), Summary = "Returns information and statistics about the server.", Group = "server",
+            Name = "info",
+            Arity = -1,
+            Flags = CommandFlags.Loading | CommandFlags.Stale,
+            Acl = AclCategories.Slow | AclCategories.Dangerous,
+            Kind = CommandKind.Global,
+            CreateOp = static (in OpRequest r) => new InfoOp(r),
+            Summary = "Returns information and statistics about the server.",
+            Group = "server",
         });
 
         t.Add(Container("client", ConnSlow, "A container for client connection commands.", "connection",
