@@ -29,6 +29,7 @@ internal sealed unsafe class Connection
     private int _inLen;
     private int _outSent;
     private bool _readable = true;
+    private bool _wantsWritable;
     private bool _inPump;
     private bool _closeAfterReply;
     private int _waiting;
@@ -535,6 +536,12 @@ internal sealed unsafe class Connection
             if (n < 0 && errno == Native.EAGAIN)
             {
                 CheckOutputLimit();
+                if (!Closed && !_wantsWritable)
+                {
+                    _wantsWritable = true;
+                    Loop.WantWritable(this, true);
+                }
+
                 return;
             }
 
@@ -544,6 +551,12 @@ internal sealed unsafe class Connection
 
         if (!Closed)
         {
+            if (_wantsWritable)
+            {
+                _wantsWritable = false;
+                Loop.WantWritable(this, false);
+            }
+
             Output.Clear();
             _outSent = 0;
             Output.Shrink(1024 * 1024);

@@ -19,6 +19,7 @@ internal sealed unsafe class ShardLoop : IDisposable
     private const int MaxEvents = 256;
     private const int InboxDrainCap = 4096;
     private const int ExpireIntervalMs = 100;
+    private const uint ReadEvents = Native.EPOLLIN | Native.EPOLLRDHUP | Native.EPOLLET;
 
     private readonly MpscQueue<ShardWork> _inbox;
     private readonly Queue<ShardWork> _held = new();
@@ -146,7 +147,7 @@ internal sealed unsafe class ShardLoop : IDisposable
         _connections[slot] = conn;
         var ev = new Native.EpollEvent
         {
-            Events = Native.EPOLLIN | Native.EPOLLOUT | Native.EPOLLRDHUP | Native.EPOLLET,
+            Events = ReadEvents,
             Data = (ulong)slot + 1,
         };
         if (Native.epoll_ctl(_epfd, Native.EPOLL_CTL_ADD, conn.Fd, ref ev) != 0)
@@ -156,6 +157,23 @@ internal sealed unsafe class ShardLoop : IDisposable
         }
 
         conn.Pump();
+    }
+
+    /// <summary>
+    /// Asks for EPOLLOUT only while a connection has unsent output, as Redis does: a permanent
+    /// edge-triggered EPOLLOUT would wake the loop every time an ACK frees send-buffer space.
+    /// </summary>
+    public void WantWritable(Connection conn, bool want)
+    {
+        var ev = new Native.EpollEvent
+        {
+            Events = want ? ReadEvents | Native.EPOLLOUT : ReadEvents,
+            Data = (ulong)conn.Slot + 1,
+        };
+        if (Native.epoll_ctl(_epfd, Native.EPOLL_CTL_MOD, conn.Fd, ref ev) != 0)
+        {
+            conn.Close($"epoll_ctl(MOD) failed: errno {Marshal.GetLastPInvokeError()}");
+        }
     }
 
     public void Forget(Connection conn)
