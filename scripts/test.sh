@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # Runs every Basalt test. Installs what the tests need first, when it is missing:
-# redis-server (the differential oracle) and Debian's python3-redis (the redis-py client test).
+# redis-server and redis-tools (the differential oracle, redis-cli), Debian's python3-redis
+# (the redis-py client test) and ioredis from npm (the Node.js client test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+SUDO_CMD=""; [ "$(id -u)" -ne 0 ] && SUDO_CMD="sudo"
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 /usr/bin/python3 -c 'import redis' >/dev/null 2>&1 || need+=(python3-redis)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  $SUDO_CMD apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO_CMD apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+
+# ioredis for the Node.js client test, into the repo (tests/clients/node/node_modules).
+command -v node >/dev/null 2>&1 || { $SUDO_CMD apt-get update -qq; DEBIAN_FRONTEND=noninteractive $SUDO_CMD apt-get install -y -qq nodejs npm >/dev/null; }
+[ -d tests/clients/node/node_modules/ioredis ] || npm ci --prefix tests/clients/node --no-audit --no-fund --silent
 
 # The Debian package starts a redis-server on 6379 as a service; tests start their own on free ports.
 dotnet build Basalt.slnx -c Release -warnaserror -nologo -v q
