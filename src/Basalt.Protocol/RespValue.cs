@@ -262,6 +262,28 @@ public static class RespValueReader
         Utf8Parser.TryParse(s, out long v, out var used) && used == s.Length ? v : throw new FormatError("bad integer");
 }
 
+/// <summary>Encodes a client request as a RESP multibulk array of bulk strings.</summary>
+public static class RespRequest
+{
+    public static byte[] Encode(IReadOnlyList<byte[]> args)
+    {
+        var size = 16;
+        foreach (var a in args)
+        {
+            size += a.Length + 16;
+        }
+
+        using var o = new ReplyBuffer(size);
+        o.ArrayHeader(args.Count);
+        foreach (var a in args)
+        {
+            o.Bulk(a);
+        }
+
+        return o.WrittenSpan.ToArray();
+    }
+}
+
 /// <summary>Writes <see cref="RespValue"/>s back to bytes: the inverse of <see cref="RespValueReader"/>.</summary>
 public static class RespValueWriter
 {

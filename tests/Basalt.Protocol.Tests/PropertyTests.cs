@@ -16,7 +16,7 @@ public sealed class PropertyTests
         Prop.ForAll<IList<byte[]>>(Arb.From(Gen.ListOf(ArgGen()).Where(l => l.Count > 0).Select(l => (IList<byte[]>)l.ToList())), (Func<IList<byte[]>, bool>)(args =>
         {
             var list = args.ToList();
-            var frame = Encode(list);
+            var frame = RespRequest.Encode(list);
             var parser = new RequestParser(ProtocolLimits.Default);
             var parsed = new ArgList();
             var ok = parser.Next(frame, frame.Length, parsed) == ParseStatus.Command && parser.Position == frame.Length && parsed.Count == list.Count;
@@ -120,19 +120,5 @@ public sealed class PropertyTests
             items.Select(l => new RespValue { Type = RespType.Set, Items = l }),
             items.Select(l => new RespValue { Type = RespType.Push, Items = l }),
             items.Select(l => new RespValue { Type = RespType.Map, Items = l.Count % 2 == 0 ? l : l.Skip(1).ToList() }));
-    }
-
-    private static byte[] Encode(List<byte[]> args)
-    {
-        var ms = new MemoryStream();
-        ms.Write(Encoding.ASCII.GetBytes($"*{args.Count}\r\n"));
-        foreach (var a in args)
-        {
-            ms.Write(Encoding.ASCII.GetBytes($"${a.Length}\r\n"));
-            ms.Write(a);
-            ms.Write("\r\n"u8);
-        }
-
-        return ms.ToArray();
     }
 }

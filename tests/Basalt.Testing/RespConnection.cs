@@ -22,19 +22,7 @@ public sealed class RespConnection : IDisposable
 
     public Socket Socket => _client.Client;
 
-    public static byte[] Encode(IReadOnlyList<byte[]> args)
-    {
-        var ms = new MemoryStream();
-        ms.Write(Encoding.ASCII.GetBytes($"*{args.Count}\r\n"));
-        foreach (var a in args)
-        {
-            ms.Write(Encoding.ASCII.GetBytes($"${a.Length}\r\n"));
-            ms.Write(a);
-            ms.Write("\r\n"u8);
-        }
-
-        return ms.ToArray();
-    }
+    public static byte[] Encode(IReadOnlyList<byte[]> args) => RespRequest.Encode(args);
 
     public static byte[] Encode(params string[] args) => Encode(args.Select(Encoding.UTF8.GetBytes).ToArray());
 

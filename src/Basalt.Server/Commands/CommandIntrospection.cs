@@ -85,38 +85,11 @@ internal static class CommandIntrospection
         o.ArrayHeader(10);
         o.Bulk(spec.FullName);
         o.Integer(spec.Arity);
-        var flags = new List<string>();
-        foreach (var (f, name) in FlagNames)
-        {
-            if (spec.Flags.HasFlag(f))
-            {
-                flags.Add(name);
-            }
-        }
-
-        o.SetHeader(flags.Count);
-        foreach (var f in flags)
-        {
-            o.SimpleString(f);
-        }
-
+        WriteNameSet(o, FlagNames, f => spec.Flags.HasFlag(f));
         o.Integer(spec.FirstKey);
         o.Integer(spec.LastKey);
         o.Integer(spec.KeyStep);
-        var cats = new List<string>();
-        foreach (var (cat, name) in AclNames)
-        {
-            if (spec.Acl.HasFlag(cat))
-            {
-                cats.Add(name);
-            }
-        }
-
-        o.SetHeader(cats.Count);
-        foreach (var cat in cats)
-        {
-            o.SimpleString(cat);
-        }
+        WriteNameSet(o, AclNames, c => spec.Acl.HasFlag(c));
 
         o.SetHeader(0);
         if (spec.HasKeys)
@@ -156,6 +129,17 @@ internal static class CommandIntrospection
         foreach (var sub in subs)
         {
             WriteInfo(o, sub);
+        }
+    }
+
+    /// <summary>A RESP set of the status strings whose flag is on.</summary>
+    private static void WriteNameSet<T>(ReplyBuffer o, (T Value, string Name)[] names, Func<T, bool> isOn)
+    {
+        var on = names.Where(n => isOn(n.Value)).ToList();
+        o.SetHeader(on.Count);
+        foreach (var (_, name) in on)
+        {
+            o.SimpleString(name);
         }
     }
 

@@ -10,6 +10,18 @@ using static Basalt.Engine.Commands.Syntax;
 
 namespace Basalt.Server.Commands;
 
+/// <summary>CLIENT LIST/KILL's TYPE filter. Every Basalt client is "normal"; the other classes match nobody.</summary>
+internal static class ClientTypes
+{
+    public static bool TryParse(ReadOnlySpan<byte> arg, out bool matchesNobody, out string? error)
+    {
+        var type = Encoding.UTF8.GetString(arg).ToLowerInvariant();
+        matchesNobody = type is "master" or "replica" or "slave" or "pubsub";
+        error = matchesNobody || type == "normal" ? null : $"ERR Unknown client type '{type}'";
+        return error is null;
+    }
+}
+
 /// <summary>CLIENT LIST: each loop describes its own connections.</summary>
 internal sealed class ClientListOp : LoopOp
 {
@@ -27,14 +39,9 @@ internal sealed class ClientListOp : LoopOp
         {
             if (Is(Args[i], "TYPE"u8) && i + 1 < Args.Count)
             {
-                var type = Encoding.UTF8.GetString(Args[++i]).ToLowerInvariant();
-                if (type is "master" or "replica" or "slave" or "pubsub")
+                if (!ClientTypes.TryParse(Args[++i], out _none, out var error))
                 {
-                    _none = true;
-                }
-                else if (type != "normal")
-                {
-                    EarlyError = $"ERR Unknown client type '{type}'";
+                    EarlyError = error;
                     return;
                 }
             }
@@ -133,14 +140,9 @@ internal sealed class ClientKillOp : LoopOp
             }
             else if (Is(Args[i], "TYPE"u8))
             {
-                var type = Encoding.UTF8.GetString(value).ToLowerInvariant();
-                if (type is "master" or "replica" or "slave" or "pubsub")
+                if (!ClientTypes.TryParse(value, out _none, out var error))
                 {
-                    _none = true;
-                }
-                else if (type != "normal")
-                {
-                    EarlyError = $"ERR Unknown client type '{type}'";
+                    EarlyError = error;
                     return;
                 }
             }
