@@ -106,6 +106,45 @@ public sealed class AtomicityTests(BasaltFixture fixture)
         Assert.Null(torn);
     }
 
+    [Fact]
+    public void Hundreds_of_clients_pipelining_cross_shard_ops_all_get_their_answers()
+    {
+        const int Clients = 300;
+        const int PerClient = 40;
+        var conns = Enumerable.Range(0, Clients).Select(_ => fixture.Connect()).ToList();
+        try
+        {
+            // Every client sends its whole pipeline before anyone reads: the shards' hold queues fill up.
+            for (var c = 0; c < Clients; c++)
+            {
+                var ms = new MemoryStream();
+                for (var i = 0; i < PerClient; i++)
+                {
+                    ms.Write(Testing.RespConnection.Encode(Keys.SelectMany(k => new[] { k, $"c{c}-{i}" }).Prepend("MSET").ToArray()));
+                    ms.Write(Testing.RespConnection.Encode(Keys.Prepend("MGET").ToArray()));
+                    ms.Write(Testing.RespConnection.Encode("SET", $"pipe:{c}", i.ToString(CultureInfo.InvariantCulture)));
+                }
+
+                conns[c].SendRaw(ms.ToArray());
+            }
+
+            for (var c = 0; c < Clients; c++)
+            {
+                for (var i = 0; i < PerClient; i++)
+                {
+                    Assert.Equal("OK", conns[c].Read().Text);
+                    var values = conns[c].Read().Items!.Select(v => v.Text).Distinct().Count();
+                    Assert.Equal(1, values);
+                    Assert.Equal("OK", conns[c].Read().Text);
+                }
+            }
+        }
+        finally
+        {
+            conns.ForEach(c => c.Dispose());
+        }
+    }
+
     /// <summary>Runs writer and reader threads on their own connections; returns the first torn read seen.</summary>
     private string? RunStress(int writers, int writerOps, Action<Testing.RespConnection, int, int> writer, int readers, int readerOps, Func<Testing.RespConnection, string?> check)
     {

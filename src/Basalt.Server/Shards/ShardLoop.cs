@@ -256,15 +256,15 @@ internal sealed unsafe class ShardLoop : IDisposable
         Holder = run;
     }
 
-    /// <summary>Releases the hold and runs what waited for it, in arrival order, until another op takes the shard.</summary>
+    /// <summary>
+    /// Releases the hold. What waited for it runs from the loop's turn (<see cref="RunHeld"/>), not
+    /// from here: running it inline would let a release pump connections that release again, and
+    /// the stack would grow with the number of waiting clients.
+    /// </summary>
     public void Release(OpRun run)
     {
         Debug.Assert(ReferenceEquals(Holder, run), "release by a non-holder");
         Holder = null;
-        while (Holder is null && _held.Count > 0)
-        {
-            _held.Dequeue().Execute(this);
-        }
     }
 
     /// <summary>Close every connection and free the reactor. Called after the thread stopped.</summary>
@@ -281,13 +281,23 @@ internal sealed unsafe class ShardLoop : IDisposable
 
     private void Submit(ShardWork work)
     {
-        if (Holder is not null && !work.BypassesHold(this))
+        // Work that waited for a hold keeps its place: nothing new jumps ahead of it.
+        if ((Holder is not null || _held.Count > 0) && !work.BypassesHold(this))
         {
             _held.Enqueue(work);
             return;
         }
 
         work.Execute(this);
+    }
+
+    /// <summary>Runs work that waited for a hold, in arrival order, until another op takes the shard.</summary>
+    private void RunHeld()
+    {
+        while (Holder is null && _held.Count > 0)
+        {
+            _held.Dequeue().Execute(this);
+        }
     }
 
     private void Wake()
@@ -324,7 +334,8 @@ internal sealed unsafe class ShardLoop : IDisposable
         Volatile.Write(ref Stats.LastTurnTicks, Environment.TickCount64);
 
         var drained = DrainInbox();
-        var timeout = drained == InboxDrainCap ? 0 : NextTimerDelay();
+        RunHeld();
+        var timeout = drained == InboxDrainCap || (Holder is null && _held.Count > 0) ? 0 : NextTimerDelay();
         if (timeout != 0)
         {
             // Announce the park, then re-check: a producer that enqueued before seeing the flag
@@ -377,6 +388,7 @@ internal sealed unsafe class ShardLoop : IDisposable
             }
         }
 
+        RunHeld();
         RunTimers();
     }
 
