@@ -31,6 +31,7 @@ internal sealed unsafe class ShardLoop : IDisposable
     private int _sleeping;
     private volatile bool _stopping;
     private long _nextExpireAt;
+    private long _eventFdWakes;
 
     public ShardLoop(BasaltServer server, int id)
     {
@@ -46,7 +47,9 @@ internal sealed unsafe class ShardLoop : IDisposable
             throw new InvalidOperationException($"epoll/eventfd setup failed: errno {Marshal.GetLastPInvokeError()}");
         }
 
-        var ev = new Native.EpollEvent { Events = Native.EPOLLIN, Data = 0 };
+        // Edge-triggered: every write raises an edge, so a wake needs no read() to re-arm. The counter is
+        // drained now and then (DrainEventFd) so it can never approach its 2^64-2 ceiling.
+        var ev = new Native.EpollEvent { Events = Native.EPOLLIN | Native.EPOLLET, Data = 0 };
         if (Native.epoll_ctl(_epfd, Native.EPOLL_CTL_ADD, _eventFd, ref ev) != 0)
         {
             throw new InvalidOperationException($"epoll_ctl(eventfd) failed: errno {Marshal.GetLastPInvokeError()}");
@@ -357,8 +360,12 @@ internal sealed unsafe class ShardLoop : IDisposable
             var data = events[i].Data;
             if (data == 0)
             {
-                ulong counter;
-                _ = Native.read(_eventFd, (byte*)&counter, sizeof(ulong));
+                if ((++_eventFdWakes & ((1 << 20) - 1)) == 0)
+                {
+                    ulong counter;
+                    _ = Native.read(_eventFd, (byte*)&counter, sizeof(ulong));
+                }
+
                 continue;
             }
 
