@@ -29,6 +29,7 @@ public sealed class BasaltServer : IDisposable
     public BasaltServer(ServerConfig config)
     {
         Config = config;
+        config.MaxClientsCeiling = config.MaxClients;
         Options = new ServerOptions(config.Databases, config.MaxClients);
         Log = new Log(config.LogLevel);
         Limits = new ProtocolLimits { MaxBulkLength = config.ProtoMaxBulkLen };
@@ -113,8 +114,15 @@ public sealed class BasaltServer : IDisposable
 
         foreach (var l in Loops)
         {
-            l.Join(TimeSpan.FromSeconds(5));
-            l.Dispose();
+            // Only a stopped loop's connections may be touched from this thread (invariant 1).
+            if (l.Join(TimeSpan.FromSeconds(5)))
+            {
+                l.Dispose();
+            }
+            else
+            {
+                Log.Warning($"shard {l.Id} did not stop within 5 s; leaving its connections to process exit");
+            }
         }
 
         _stopped.Set();

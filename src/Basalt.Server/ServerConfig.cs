@@ -19,7 +19,7 @@ public sealed class ServerConfig
         Add("shards", false, () => Shards.ToString(CultureInfo.InvariantCulture), v => Shards = ParseInt(v, 1, 1024));
         Add("dir", false, () => Dir, v => Dir = v);
         Add("databases", false, () => Databases.ToString(CultureInfo.InvariantCulture), v => Databases = ParseInt(v, 1, 1024));
-        Add("maxclients", true, () => MaxClients.ToString(CultureInfo.InvariantCulture), v => MaxClients = ParseInt(v, 1, 1_000_000));
+        Add("maxclients", true, () => MaxClients.ToString(CultureInfo.InvariantCulture), v => MaxClients = ParseInt(v, 1, MaxClientsCeiling ?? 1_000_000));
         Add("requirepass", true, () => RequirePass, v => RequirePass = v);
         Add("proto-max-bulk-len", true, () => ProtoMaxBulkLen.ToString(CultureInfo.InvariantCulture), v => ProtoMaxBulkLen = ParseMemory(v, 1024 * 1024, long.MaxValue));
         Add("client-query-buffer-limit", true, () => QueryBufferLimit.ToString(CultureInfo.InvariantCulture), v => QueryBufferLimit = ParseMemory(v, 1024 * 1024, int.MaxValue));
@@ -42,6 +42,12 @@ public sealed class ServerConfig
     public int MaxClients { get; private set; } = 10000;
 
     public string RequirePass { get; private set; } = string.Empty;
+
+    /// <summary>
+    /// Set at startup: the shard inboxes are sized for this many clients, so maxclients may be lowered
+    /// at runtime but not raised past it (raising it needs a restart).
+    /// </summary>
+    public int? MaxClientsCeiling { get; set; }
 
     public long ProtoMaxBulkLen { get; private set; } = 512L * 1024 * 1024;
 

@@ -36,6 +36,22 @@ public sealed class LimitsTests
     }
 
     [Fact]
+    public void Config_set_is_all_or_nothing_and_maxclients_cannot_pass_its_startup_value()
+    {
+        using var server = ServerProcess.StartBasalt("--shards", "1", "--maxclients", "50");
+        using var c = server.Connect();
+        Assert.Equal("OK", c.Call("CONFIG", "SET", "maxclients", "40").Text);
+        var refused = c.Call("CONFIG", "SET", "maxclients", "60");
+        Assert.Equal(RespType.Error, refused.Type);
+        Assert.StartsWith("ERR CONFIG SET failed (possibly related to argument 'maxclients')", refused.Text, StringComparison.Ordinal);
+        Assert.Equal(RespType.Error, c.Call("CONFIG", "SET", "hz", "20", "maxclients", "abc").Type);
+        Assert.Equal("10", c.Call("CONFIG", "GET", "hz").Items![1].Text);
+        Assert.Equal("40", c.Call("CONFIG", "GET", "maxclients").Items![1].Text);
+        Assert.Equal(RespType.Error, c.Call("CONFIG", "SET", "port", "1234").Type);
+        Assert.Equal(RespType.Error, c.Call("CONFIG", "SET", "nosuch", "1").Type);
+    }
+
+    [Fact]
     public void Proto_max_bulk_len_is_enforced()
     {
         using var server = ServerProcess.StartBasalt("--shards", "1", "--proto-max-bulk-len", "1mb");

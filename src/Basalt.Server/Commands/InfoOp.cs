@@ -123,7 +123,7 @@ internal sealed class InfoOp : LoopOp
             Field("redis_version", ServerInfo.RedisVersion);
             Field("basalt_version", ServerInfo.Version);
             Field("redis_mode", "standalone");
-            Field("os", $"{Environment.OSVersion.Platform} {Environment.OSVersion.Version} {System.Runtime.InteropServices.RuntimeInformation.OSArchitecture}".Replace(' ', ' '));
+            Field("os", $"{System.Runtime.InteropServices.RuntimeInformation.OSDescription} {System.Runtime.InteropServices.RuntimeInformation.OSArchitecture}");
             Field("arch_bits", IntPtr.Size * 8);
             Field("runtime", System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription);
             Field("process_id", Environment.ProcessId);

@@ -101,7 +101,7 @@ internal sealed unsafe class ShardLoop : IDisposable
         Wake();
     }
 
-    public void Join(TimeSpan timeout) => _thread.Join(timeout);
+    public bool Join(TimeSpan timeout) => _thread.Join(timeout);
 
     /// <summary>Posts work from any thread and wakes the loop if it is parked in epoll_wait.</summary>
     public void Post(ShardWork work)
