@@ -19,6 +19,31 @@ public sealed class LimitsTests
     }
 
     [Fact]
+    public void A_pipeline_whose_replies_from_other_shards_pass_the_limit_is_disconnected()
+    {
+        using var server = ServerProcess.StartBasalt("--shards", "2", "--client-output-buffer-limit", "normal", "1mb", "0", "0");
+        var slots = new Basalt.Engine.SlotMap(2);
+        var other = Enumerable.Range(0, 100).Select(i => $"big:{i}")
+            .First(k => slots.ShardOf(System.Text.Encoding.ASCII.GetBytes(k)) != slots.ShardOf("big:a"u8));
+        using var c = server.Connect();
+        c.Call("SET", "big:a", new string('a', 300_000));
+        c.Call("SET", other, new string('b', 300_000));
+
+        // Whichever loop owns the connection, one of the two keys is on the other shard.
+        var ms = new MemoryStream();
+        for (var i = 0; i < 20; i++)
+        {
+            ms.Write(RespConnection.Encode("GET", other));
+            ms.Write(RespConnection.Encode("GET", "big:a"));
+        }
+
+        c.SendRaw(ms.ToArray());
+        Assert.True(c.IsClosedByServer(10_000));
+        using var next = server.Connect();
+        Assert.Equal("PONG", next.Call("PING").Text);
+    }
+
+    [Fact]
     public void Maxclients_is_enforced_with_redis_error()
     {
         using var server = ServerProcess.StartBasalt("--shards", "1", "--maxclients", "2");

@@ -183,6 +183,17 @@ internal sealed unsafe class Connection
             return;
         }
 
+        foreach (var g in _active)
+        {
+            if (g.Overflowed)
+            {
+                Loop.Server.Log.Warning($"closing client {Id}: replies of one batch passed client-output-buffer-limit");
+                ResetBatch();
+                Close("output buffer limit");
+                return;
+            }
+        }
+
         // Every group is back: copy each reply out in the order the requests came.
         for (var i = 0; i < _batchCount; i++)
         {
@@ -192,6 +203,13 @@ internal sealed unsafe class Connection
             Output.WriteRaw(g.Replies.Buffer.AsSpan(start, g.ReplyEnds[ordinal] - start));
         }
 
+        ResetBatch();
+        CheckOutputLimit();
+        Pump();
+    }
+
+    private void ResetBatch()
+    {
         foreach (var g in _active)
         {
             g.Reset();
@@ -200,8 +218,6 @@ internal sealed unsafe class Connection
         _active.Clear();
         _batchCount = 0;
         _grouping = false;
-        CheckOutputLimit();
-        Pump();
     }
 
     public void OnOpDone()
@@ -405,7 +421,7 @@ internal sealed unsafe class Connection
         _waiting = _active.Count;
         foreach (var g in _active)
         {
-            g.Prepare(_in, _args, Db, Output.Protocol, NoTouch);
+            g.Prepare(_in, _args, Db, Output.Protocol, NoTouch, Loop.Server.Config.OutputHardLimitBytes);
         }
 
         // Snapshot the list: a local group may complete synchronously and reset it.

@@ -54,6 +54,7 @@ internal sealed class CommandGroup : ShardWork
     private int[] _lengths = [];
     private int _db;
     private bool _noTouch;
+    private long _outputLimit;
 
     public int Add(CommandSpec spec, int argStart, int argCount)
     {
@@ -73,8 +74,13 @@ internal sealed class CommandGroup : ShardWork
         return Count++;
     }
 
-    public void Prepare(byte[] buffer, ArgList args, int db, int protocol, bool noTouch)
+    /// <summary>True when the replies passed the client's output limit and the rest of the group was not run.</summary>
+    public bool Overflowed { get; private set; }
+
+    public void Prepare(byte[] buffer, ArgList args, int db, int protocol, bool noTouch, long outputLimit)
     {
+        _outputLimit = outputLimit;
+        Overflowed = false;
         _buffer = buffer;
         _offsets = args.Offsets;
         _lengths = args.Lengths;
@@ -107,6 +113,14 @@ internal sealed class CommandGroup : ShardWork
 
         for (var i = 0; i < Count; i++)
         {
+            // Bounded like the connection's own output: past the client's limit, stop; the client is closed.
+            if (Replies.Length > _outputLimit)
+            {
+                Overflowed = true;
+                ReplyEnds[i] = Replies.Length;
+                continue;
+            }
+
             var args = new ArgView(_buffer, _offsets, _lengths, _argStart[i], _argCount[i]);
             loop.ExecuteKeyed(_specs[i], args, Replies, _db, _noTouch);
             ReplyEnds[i] = Replies.Length;
