@@ -19,9 +19,11 @@ public sealed partial class ServerProcess : IDisposable
         Port = port;
     }
 
+    private int _pid;
+
     public int Port { get; private set; }
 
-    public int Pid => _process.Id;
+    public int Pid => _pid != 0 ? _pid : (_pid = _process.Id);
 
     public bool HasExited => _process.HasExited;
 
@@ -95,6 +97,13 @@ public sealed partial class ServerProcess : IDisposable
     {
         Kill();
         _process.Dispose();
+
+        // BASALT_TEST_LOG_DIR=dir keeps every server's log, to look for internal errors after a run.
+        if (Environment.GetEnvironmentVariable("BASALT_TEST_LOG_DIR") is { Length: > 0 } dir)
+        {
+            Directory.CreateDirectory(dir);
+            File.WriteAllText(Path.Combine(dir, $"server-{Pid}.log"), Log);
+        }
     }
 
     private static ServerProcess Start(string file, List<string> args, Regex? portPattern, string readyLine)
@@ -140,6 +149,7 @@ public sealed partial class ServerProcess : IDisposable
         process.ErrorDataReceived += (_, e) => OnLine(e.Data);
         process.OutputDataReceived += (_, e) => OnLine(e.Data);
         process.Start();
+        _ = server.Pid;
         process.BeginErrorReadLine();
         process.BeginOutputReadLine();
         if (!ready.Wait(TimeSpan.FromSeconds(60), out var failure))

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using Basalt.Engine.Commands;
@@ -25,7 +26,8 @@ internal sealed unsafe class Connection
     private readonly ArgList _args = new();
     private readonly CommandGroup?[] _groups;
     private readonly List<CommandGroup> _active = [];
-    private byte[] _in = new byte[InitialInput];
+    private byte[] _in = ArrayPool<byte>.Shared.Rent(InitialInput);
+    private bool _buffersReleased;
     private int _inLen;
     private int _outSent;
     private bool _readable = true;
@@ -183,6 +185,13 @@ internal sealed unsafe class Connection
             return;
         }
 
+        if (Closed)
+        {
+            ResetBatch();
+            ReleaseBuffers();
+            return;
+        }
+
         foreach (var g in _active)
         {
             if (g.Overflowed)
@@ -223,6 +232,12 @@ internal sealed unsafe class Connection
     public void OnOpDone()
     {
         _waiting--;
+        if (Closed)
+        {
+            ReleaseBuffers();
+            return;
+        }
+
         CheckOutputLimit();
         Pump();
     }
@@ -247,15 +262,31 @@ internal sealed unsafe class Connection
 
         Loop.Server.OnClientClosed();
 
-        // Groups still out on other shards keep referencing our buffers; they are plain arrays
-        // (not pooled), so they stay valid until those completions arrive and are dropped.
+        // Groups still out on other shards point into the input buffer: it goes back to the pool
+        // only when the last of them has returned (OnGroupDone / OnOpDone).
+        ReleaseBuffers();
+    }
+
+    private void ReleaseBuffers()
+    {
+        if (_waiting > 0 || _buffersReleased)
+        {
+            return;
+        }
+
+        _buffersReleased = true;
+        ArrayPool<byte>.Shared.Return(_in);
+        _in = [];
+        Output.Dispose();
     }
 
     /// <summary>Parses and dispatches commands. Returns true if it made progress that may allow more.</summary>
     private bool ParseAndRun()
     {
         var dispatched = 0;
-        while (dispatched < MaxBatch && _waiting == 0 && _barrierStart < 0 && _pendingProtocolError is null && !_closeAfterReply)
+        // Closed is checked every round: a command may close its own connection (output limit),
+        // after which the input buffer is back in the pool.
+        while (!Closed && dispatched < MaxBatch && _waiting == 0 && _barrierStart < 0 && _pendingProtocolError is null && !_closeAfterReply)
         {
             var status = _parser.Next(_in, _inLen, _args);
             if (status == ParseStatus.Incomplete)
@@ -283,7 +314,7 @@ internal sealed unsafe class Connection
             }
         }
 
-        if (_grouping && _waiting == 0)
+        if (_grouping && _waiting == 0 && !Closed)
         {
             SendGroups();
         }
@@ -383,7 +414,7 @@ internal sealed unsafe class Connection
             var (start, count) = (_barrierStart, _barrierCount);
             _barrierStart = -1;
             Dispatch(start, count);
-            if (_grouping && _waiting == 0)
+            if (_grouping && _waiting == 0 && !Closed)
             {
                 SendGroups();
             }
@@ -499,7 +530,8 @@ internal sealed unsafe class Connection
         _args.Shift(keepFrom);
         if (_inLen == 0 && _in.Length > 1024 * 1024)
         {
-            _in = new byte[InitialInput];
+            ArrayPool<byte>.Shared.Return(_in);
+            _in = ArrayPool<byte>.Shared.Rent(InitialInput);
         }
     }
 
@@ -513,7 +545,11 @@ internal sealed unsafe class Connection
             return false;
         }
 
-        Array.Resize(ref _in, (int)Math.Min(wanted, Array.MaxLength));
+        // Only between batches (see Read), so no group points into the old buffer.
+        var next = ArrayPool<byte>.Shared.Rent((int)Math.Min(wanted, Array.MaxLength));
+        Buffer.BlockCopy(_in, 0, next, 0, _inLen);
+        ArrayPool<byte>.Shared.Return(_in);
+        _in = next;
         return true;
     }
 
