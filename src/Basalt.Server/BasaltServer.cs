@@ -20,8 +20,6 @@ public sealed class BasaltServer : IDisposable
     private long _nextClientId;
     private int _connected;
     private int _nextLoop;
-    private long _bytesRead;
-    private long _bytesWritten;
     private long _connectionsReceived;
     private long _rejectedConnections;
     private volatile bool _stopping;
@@ -73,10 +71,6 @@ public sealed class BasaltServer : IDisposable
     public long ConnectionsReceived => Interlocked.Read(ref _connectionsReceived);
 
     public long RejectedConnections => Interlocked.Read(ref _rejectedConnections);
-
-    public long BytesRead => Interlocked.Read(ref _bytesRead);
-
-    public long BytesWritten => Interlocked.Read(ref _bytesWritten);
 
     /// <summary>Blocks the calling thread until the server has stopped (SHUTDOWN, a signal, or Stop).</summary>
     public void WaitUntilStopped() => _stopped.Wait();
@@ -150,16 +144,10 @@ public sealed class BasaltServer : IDisposable
 
     internal void OnClientClosed() => Interlocked.Decrement(ref _connected);
 
-    internal void CountBytesRead(nint n) => Interlocked.Add(ref _bytesRead, n);
-
-    internal void CountBytesWritten(nint n) => Interlocked.Add(ref _bytesWritten, n);
-
     internal void ResetStats()
     {
         Interlocked.Exchange(ref _connectionsReceived, 0);
         Interlocked.Exchange(ref _rejectedConnections, 0);
-        Interlocked.Exchange(ref _bytesRead, 0);
-        Interlocked.Exchange(ref _bytesWritten, 0);
     }
 
     private void AcceptLoop()

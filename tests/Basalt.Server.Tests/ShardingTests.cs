@@ -153,6 +153,27 @@ public sealed class ShardingTests(BasaltFixture fixture)
     }
 
     [Fact]
+    public void Info_sums_every_shard()
+    {
+        using var c = fixture.Connect();
+        c.Call("SELECT", "11");
+        c.Call("FLUSHDB");
+        for (var i = 0; i < 50; i++)
+        {
+            c.Call("SET", $"info:{i}", "v", "EX", "1000");
+        }
+
+        var keyspace = c.Call("INFO", "keyspace").Text;
+        Assert.Contains("db11:keys=50,expires=50", keyspace, StringComparison.Ordinal);
+        var stats = c.Call("INFO", "stats").Text;
+        var input = long.Parse(stats.Split("total_net_input_bytes:")[1].Split('\r')[0], CultureInfo.InvariantCulture);
+        Assert.True(input > 50 * 20);
+        var commandstats = c.Call("INFO", "commandstats").Text;
+        Assert.Matches(@"cmdstat_set:calls=\d+,usec=\d+,usec_per_call=[\d.]+,rejected_calls=0,failed_calls=0", commandstats);
+        Assert.DoesNotContain("# Keyspace", commandstats, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Set_IFEQ_and_IFNE_compare_and_set()
     {
         using var c = fixture.Connect();

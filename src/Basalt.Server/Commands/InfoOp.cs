@@ -25,6 +25,8 @@ internal sealed class InfoOp : LoopOp
     private readonly long[] _hits;
     private readonly long[] _misses;
     private readonly long[] _commands;
+    private readonly long[] _bytesRead;
+    private readonly long[] _bytesWritten;
     private readonly long[][] _calls;
     private readonly long[][] _ticks;
     private readonly long[][] _failed;
@@ -64,6 +66,8 @@ internal sealed class InfoOp : LoopOp
         _hits = new long[n];
         _misses = new long[n];
         _commands = new long[n];
+        _bytesRead = new long[n];
+        _bytesWritten = new long[n];
         _calls = new long[n][];
         _ticks = new long[n][];
         _failed = new long[n][];
@@ -88,6 +92,8 @@ internal sealed class InfoOp : LoopOp
         _hits[id] = loop.Store.Stats.KeyspaceHits;
         _misses[id] = loop.Store.Stats.KeyspaceMisses;
         _commands[id] = loop.Stats.CommandsProcessed;
+        _bytesRead[id] = loop.Stats.BytesRead;
+        _bytesWritten[id] = loop.Stats.BytesWritten;
         _calls[id] = (long[])loop.Stats.Calls.Clone();
         _ticks[id] = (long[])loop.Stats.Ticks.Clone();
         _failed[id] = (long[])loop.Stats.Failed.Clone();
@@ -155,8 +161,8 @@ internal sealed class InfoOp : LoopOp
         {
             Field("total_connections_received", server.ConnectionsReceived);
             Field("total_commands_processed", _commands.Sum());
-            Field("total_net_input_bytes", server.BytesRead);
-            Field("total_net_output_bytes", server.BytesWritten);
+            Field("total_net_input_bytes", _bytesRead.Sum());
+            Field("total_net_output_bytes", _bytesWritten.Sum());
             Field("rejected_connections", server.RejectedConnections);
             Field("expired_keys", _expired.Sum());
             Field("evicted_keys", 0);

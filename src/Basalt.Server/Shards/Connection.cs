@@ -486,7 +486,7 @@ internal sealed unsafe class Connection
 
         if (n > 0)
         {
-            Loop.Server.CountBytesRead(n);
+            Loop.Stats.BytesRead += n;
             var asked = _in.Length - _inLen;
             _inLen += (int)n;
 
@@ -574,7 +574,7 @@ internal sealed unsafe class Connection
 
             if (n > 0)
             {
-                Loop.Server.CountBytesWritten(n);
+                Loop.Stats.BytesWritten += n;
                 _outSent += (int)n;
                 continue;
             }

@@ -1,15 +1,15 @@
 namespace Basalt.Server.Shards;
 
 /// <summary>
-/// Per-loop counters. Written only by the loop's thread; read by INFO through a shard hop,
-/// and by /metrics as plain (possibly slightly stale) reads of 64-bit fields.
+/// Per-loop counters. Written only by the loop's own thread; read by INFO through a shard hop.
 /// </summary>
 internal sealed class LoopStats(int commandCount)
 {
-#pragma warning disable CA1051 // Fields, so Interlocked/Volatile can take them by ref.
+#pragma warning disable CA1051 // A field, so Volatile can take it by ref: health checks read it from another thread.
     public long LastTurnTicks;
-    public long MessagesReceived;
 #pragma warning restore CA1051
+
+    public long MessagesReceived { get; set; }
 
     public long Wakes { get; set; }
 
@@ -26,6 +26,11 @@ internal sealed class LoopStats(int commandCount)
     public long[] Rejected { get; } = new long[commandCount];
 
     public long CommandsProcessed { get; set; }
+
+    /// <summary>Bytes received and sent by this loop's connections: per loop, so no cache line is shared.</summary>
+    public long BytesRead { get; set; }
+
+    public long BytesWritten { get; set; }
 
     public void Record(int commandId, long ticks, bool failed)
     {
@@ -45,5 +50,7 @@ internal sealed class LoopStats(int commandCount)
         Array.Clear(Failed);
         Array.Clear(Rejected);
         CommandsProcessed = 0;
+        BytesRead = 0;
+        BytesWritten = 0;
     }
 }

@@ -112,7 +112,6 @@ internal sealed unsafe class ShardLoop : IDisposable
             throw new InvalidOperationException($"shard {Id} inbox full ({_inbox.Capacity} messages)");
         }
 
-        Interlocked.Increment(ref Stats.MessagesReceived);
         if (Volatile.Read(ref _sleeping) == 1 && Interlocked.Exchange(ref _sleeping, 0) == 1)
         {
             Wake();
@@ -415,6 +414,8 @@ internal sealed unsafe class ShardLoop : IDisposable
             }
         }
 
+        // Counted by the consumer: producers on other threads never write this loop's counters.
+        Stats.MessagesReceived += n;
         if (n == InboxDrainCap)
         {
             Stats.DrainsAtCap++;
