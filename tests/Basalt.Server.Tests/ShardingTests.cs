@@ -153,6 +153,27 @@ public sealed class ShardingTests(BasaltFixture fixture)
     }
 
     [Fact]
+    public void Command_introspection_reads_the_table()
+    {
+        using var c = fixture.Connect();
+        var count = c.Call("COMMAND", "COUNT").Integer;
+        var all = c.Call("COMMAND");
+        Assert.Equal(count, all.Items!.Count);
+        var get = c.Call("COMMAND", "INFO", "get").Items![0].Items!;
+        Assert.Equal("get", get[0].Text);
+        Assert.Equal(2, get[1].Integer);
+        Assert.Equal(["readonly", "fast"], get[2].Items!.Select(f => f.Text));
+        Assert.Equal([1L, 1L, 1L], get.Skip(3).Take(3).Select(v => v.Integer));
+        Assert.Equal(["@read", "@string", "@fast"], get[6].Items!.Select(f => f.Text));
+        var mset = c.Call("COMMAND", "INFO", "mset").Items![0].Items!;
+        Assert.Equal([1L, -1L, 2L], mset.Skip(3).Take(3).Select(v => v.Integer));
+        Assert.Contains("mget", c.Call("COMMAND", "LIST", "FILTERBY", "ACLCAT", "read").Items!.Select(v => v.Text));
+        var docs = c.Call("COMMAND", "DOCS", "set").Items!;
+        Assert.Equal("set", docs[0].Text);
+        Assert.Equal("string", docs[1].Items![5].Text);
+    }
+
+    [Fact]
     public void Info_sums_every_shard()
     {
         using var c = fixture.Connect();

@@ -56,7 +56,8 @@ internal static class CommandRegistry
             Sub("help", 2, AclCategories.Slow, "Returns helpful text about the different subcommands."),
             SubOp("resetstat", 2, AdminSlow, static (in OpRequest r) => new ResetStatOp(r), "Resets the server's statistics.")));
 
-        t.Add(Container("command", ConnSlow, "Returns detailed information about all commands.", "server",
+        // Bare COMMAND is valid (it lists every command), so its arity is -1 unlike the other containers.
+        t.Add(Container("command", -1, ConnSlow, "Returns detailed information about all commands.", "server",
             Sub("count", 2, ConnSlow, "Returns a count of commands."),
             Sub("info", -2, ConnSlow, "Returns information about one, multiple or all commands."),
             Sub("docs", -2, ConnSlow, "Returns documentary information about one, multiple or all commands."),
@@ -80,7 +81,10 @@ internal static class CommandRegistry
     private static CommandSpec SubOp(string name, int arity, AclCategories acl, OpFactory factory, string summary) =>
         new() { Name = name, Arity = arity, Flags = CommandFlags.Loading | CommandFlags.Stale, Acl = acl, Kind = CommandKind.Global, CreateOp = factory, Summary = summary };
 
-    private static CommandSpec Container(string name, AclCategories acl, string summary, string group, params CommandSpec[] subs)
+    private static CommandSpec Container(string name, AclCategories acl, string summary, string group, params CommandSpec[] subs) =>
+        Container(name, -2, acl, summary, group, subs);
+
+    private static CommandSpec Container(string name, int arity, AclCategories acl, string summary, string group, params CommandSpec[] subs)
     {
         var map = new Dictionary<string, CommandSpec>();
         foreach (var s in subs)
@@ -88,6 +92,6 @@ internal static class CommandRegistry
             map[s.Name] = s;
         }
 
-        return new CommandSpec { Name = name, Arity = -2, Acl = acl, Kind = CommandKind.Connection, Subcommands = map, Summary = summary, Group = group };
+        return new CommandSpec { Name = name, Arity = arity, Acl = acl, Kind = CommandKind.Connection, Subcommands = map, Summary = summary, Group = group };
     }
 }
