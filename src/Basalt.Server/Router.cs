@@ -40,7 +40,7 @@ internal sealed class Router(BasaltServer server)
     /// <summary>Resolves a request. On rejection, writes the error to <paramref name="errors"/> if given.</summary>
     public Route Resolve(Connection conn, ArgView args, ReplyBuffer? errors, out CommandSpec? spec)
     {
-        spec = server.Commands.Find(args[0]);
+        spec = conn.CommandCache.Find(args[0], server.Commands);
         if (spec is null)
         {
             if (errors is not null)

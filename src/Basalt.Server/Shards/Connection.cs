@@ -70,6 +70,9 @@ internal sealed unsafe class Connection
 
     public ReplyBuffer Output { get; }
 
+    /// <summary>The last command name this client sent, so a pipeline of one command skips the table lookup.</summary>
+    public LastCommandCache CommandCache { get; } = new();
+
     public bool Closed { get; private set; }
 
     public IPEndPoint? RemoteEndPoint { get; }
