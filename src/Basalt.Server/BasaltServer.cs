@@ -1,38 +1,55 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Basalt.Engine;
 using Basalt.Engine.Commands;
 using Basalt.Protocol;
+using Basalt.Server.Admin;
 using Basalt.Server.Commands;
+using Basalt.Server.Observability;
 using Basalt.Server.Shards;
+using Microsoft.Extensions.Logging;
 
 namespace Basalt.Server;
 
 /// <summary>
-/// The process: shard loops, the acceptor thread, and what they share read-only (command table,
-/// slot map, config). Start binds and runs; Stop drains and joins.
+/// The server: shard loops, the acceptor thread, the admin HTTP port, and what they share read-only
+/// (command table, slot map, config, metric instruments). StartAsync brings it up gate by gate;
+/// StopAsync drains and joins. Several can run in one process (tests); none of its state is static.
 /// </summary>
-public sealed class BasaltServer : IDisposable
+public sealed class BasaltServer : IAsyncDisposable
 {
+    /// <summary>A loop that has been busy on one turn this long is reported by /healthz.</summary>
+    public const int UnresponsiveAfterMs = 5000;
+
     private readonly Socket _listener;
     private readonly Thread _acceptThread;
-    private readonly ManualResetEventSlim _stopped = new();
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly LogSetup? _ownedLogs;
+    private AdminServer? _admin;
     private long _nextClientId;
     private int _connected;
     private int _nextLoop;
     private long _connectionsReceived;
     private long _rejectedConnections;
+    private int _stopState;
     private volatile bool _stopping;
 
-    public BasaltServer(ServerConfig config)
+    public BasaltServer(ServerConfig config, LogSetup? logs = null)
     {
         Config = config;
         config.MaxClientsCeiling = config.MaxClients;
+        _ownedLogs = logs is null ? new LogSetup(config.LogLevel) : null;
+        Logs = logs ?? _ownedLogs!;
+        Log = Logs.Server;
+        Readiness.GateSet += gate => Log.GateSet(gate);
+        Readiness.Set("config");
         Options = new ServerOptions(config.Databases, config.MaxClients);
-        Log = new Log(config.LogLevel);
         Limits = new ProtocolLimits { MaxBulkLength = config.ProtoMaxBulkLen };
         Commands = CommandRegistry.Build();
         Slots = new SlotMap(config.Shards);
+        Metrics = new ServerMetrics(this);
+        Exporter = config.AdminPort != 0 ? new PrometheusExporter(Metrics.Meter) : null;
         Loops = new ShardLoop[config.Shards];
         Router = new Router(this);
         ConnectionCommands.Register(Router);
@@ -50,7 +67,16 @@ public sealed class BasaltServer : IDisposable
 
     internal ServerOptions Options { get; }
 
-    public Log Log { get; }
+    public LogSetup Logs { get; }
+
+    public ILogger Log { get; }
+
+    public Readiness Readiness { get; } = new();
+
+    public ServerMetrics Metrics { get; }
+
+    /// <summary>The /metrics exporter; null when the admin port is off.</summary>
+    public PrometheusExporter? Exporter { get; }
 
     public ProtocolLimits Limits { get; }
 
@@ -64,6 +90,8 @@ public sealed class BasaltServer : IDisposable
 
     public int Port { get; private set; }
 
+    public int AdminPort => _admin?.Port ?? 0;
+
     public long StartedAtMs { get; } = Environment.TickCount64;
 
     public int ConnectedClients => Volatile.Read(ref _connected);
@@ -72,35 +100,84 @@ public sealed class BasaltServer : IDisposable
 
     public long RejectedConnections => Interlocked.Read(ref _rejectedConnections);
 
-    /// <summary>Blocks the calling thread until the server has stopped (SHUTDOWN, a signal, or Stop).</summary>
-    public void WaitUntilStopped() => _stopped.Wait();
-
-    public void Start()
+    /// <summary>Completes when the server has stopped (SHUTDOWN, a signal, or StopAsync).</summary>
+    public async Task WaitUntilStoppedAsync()
     {
-        var address = Config.Bind is "*" or "0.0.0.0" ? IPAddress.Any : IPAddress.Parse(Config.Bind.Split(' ')[0]);
-        _listener.Bind(new IPEndPoint(address, Config.Port));
-        _listener.Listen(511);
-        Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
+#pragma warning disable VSTHRD003 // A TaskCompletionSource with asynchronous continuations; there is no SynchronizationContext to deadlock.
+        await _stopped.Task.ConfigureAwait(false);
+#pragma warning restore VSTHRD003
+    }
+
+    /// <summary>
+    /// Brings the server up in readiness order: admin port first (so /readyz can answer 503 while
+    /// starting), then the shard loops (storage), then the RESP listener.
+    /// </summary>
+    public async Task StartAsync()
+    {
+        var address = Config.Bind.Split(' ')[0] is "*" or "0.0.0.0" ? IPAddress.Any : IPAddress.Parse(Config.Bind.Split(' ')[0].TrimStart('-'));
+        if (Config.AdminPort != 0)
+        {
+            _admin = await AdminServer.StartAsync(this, address, Config.AdminPort).ConfigureAwait(false);
+            Log.AdminListening(address.ToString(), _admin.Port);
+        }
+
         foreach (var l in Loops)
         {
             l.Start();
         }
 
+        // There is nothing to recover until the durability work lands: each shard starts empty.
+        Readiness.Set("storage");
+
+        // Test hook: hold the listener until the test writes a line to stdin, so /readyz can be seen
+        // answering 503 with the listener gate false. Only an explicit environment variable turns it on.
+        if (Environment.GetEnvironmentVariable("BASALT_TEST_HOLD_LISTENER") == "1")
+        {
+            Log.HoldingListener();
+            _ = await Console.In.ReadLineAsync().ConfigureAwait(false);
+        }
+
+        _listener.Bind(new IPEndPoint(address, Config.Port));
+        _listener.Listen(511);
+        Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
         _acceptThread.Start();
-        Log.Info($"Basalt {ServerInfo.Version} (redis {ServerInfo.RedisVersion} compatible) pid={Environment.ProcessId} port={Port} shards={Loops.Length} dir={Path.GetFullPath(Config.Dir)} config={Config.ConfigFile ?? "(none)"}");
-        Log.Info("Ready to accept connections tcp");
+        Readiness.Set("listener");
+        Log.Banner(ServerInfo.Version, ServerInfo.RedisVersion, Environment.ProcessId, Port, AdminPort == 0 ? "off" : AdminPort.ToString(CultureInfo.InvariantCulture), Loops.Length, Path.GetFullPath(Config.Dir), Config.ConfigFile ?? "(none)");
+        Log.Ready();
     }
 
-    /// <summary>Stops accepting, stops the loops, closes every connection.</summary>
-    public void Stop()
+    /// <summary>
+    /// Graceful stop, bounded by shutdown-timeout: readiness turns 503, the listener closes, every loop
+    /// closes each connection once everything it sent has been answered and flushed (so the close is a
+    /// FIN after the last reply), and then the loops stop. Safe to call more than once; later calls wait for the first.
+    /// </summary>
+    public async Task StopAsync()
     {
-        if (_stopping)
+        if (Interlocked.Exchange(ref _stopState, 1) != 0)
         {
+            await WaitUntilStoppedAsync().ConfigureAwait(false);
             return;
         }
 
+        Readiness.BeginShutdown();
+        Log.Draining(ConnectedClients);
         _stopping = true;
         _listener.Dispose();
+        var drained = new Task[Loops.Length];
+        for (var i = 0; i < Loops.Length; i++)
+        {
+            drained[i] = Loops[i].DrainAsync();
+        }
+
+        try
+        {
+            await Task.WhenAll(drained).WaitAsync(TimeSpan.FromSeconds(Config.ShutdownTimeoutSeconds)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            Log.DrainTimedOut(ConnectedClients, Config.ShutdownTimeoutSeconds);
+        }
+
         foreach (var l in Loops)
         {
             l.Stop();
@@ -115,31 +192,79 @@ public sealed class BasaltServer : IDisposable
             }
             else
             {
-                Log.Warning($"shard {l.Id} did not stop within 5 s; leaving its connections to process exit");
+                Log.LoopDidNotStop(l.Id);
             }
         }
 
-        _stopped.Set();
+        if (_admin is not null)
+        {
+            await _admin.DisposeAsync().ConfigureAwait(false);
+        }
+
+        Exporter?.Dispose();
+        Metrics.Dispose();
+        _stopped.TrySetResult();
     }
 
-    /// <summary>Asks for a stop from inside a loop (SHUTDOWN); the stop runs on another thread.</summary>
-    public void RequestStop()
+    /// <summary>Asks for a stop from inside a loop (SHUTDOWN) or a signal handler; the stop runs on the thread pool.</summary>
+    public void RequestStop() => _ = Task.Run(StopAsync);
+
+    public async ValueTask DisposeAsync()
     {
-        Log.Info("User requested shutdown...");
-        _ = Task.Run(Stop);
+        await StopAsync().ConfigureAwait(false);
+        _ownedLogs?.Dispose();
     }
 
-    public void Dispose()
+    /// <summary>Loops that are inside one turn for longer than the threshold: wedged, or starved of CPU.</summary>
+    public List<(int Shard, long BusyMs)> UnresponsiveLoops(long thresholdMs)
     {
-        Stop();
-        _stopped.Dispose();
+        var now = Environment.TickCount64;
+        var result = new List<(int, long)>();
+        foreach (var l in Loops)
+        {
+            if (l.IsRunning && !l.IsParked && now - l.LastTurnTicks > thresholdMs)
+            {
+                result.Add((l.Id, now - l.LastTurnTicks));
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Asks every loop to publish its key counts (only a loop may read its keyspace, invariant 1) and
+    /// waits for all of them, at most <paramref name="timeout"/>; a loop that doesn't answer keeps its last values.
+    /// </summary>
+    public async Task PublishGaugesAsync(TimeSpan timeout)
+    {
+        var remaining = Loops.Length;
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        foreach (var l in Loops)
+        {
+            l.Post(new LoopAction(loop =>
+            {
+                loop.PublishGauges();
+                if (Interlocked.Decrement(ref remaining) == 0)
+                {
+                    done.TrySetResult();
+                }
+            }));
+        }
+
+        try
+        {
+            await done.Task.WaitAsync(timeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+        }
     }
 
     /// <summary>Pushes settings that live outside the table (parser limits, log level) after CONFIG SET.</summary>
     internal void ApplyRuntimeConfig()
     {
         Limits.MaxBulkLength = Config.ProtoMaxBulkLen;
-        Log.Level = Config.LogLevel;
+        Logs.Level = Config.LogLevel;
     }
 
     internal void OnClientClosed() => Interlocked.Decrement(ref _connected);
@@ -166,7 +291,7 @@ public sealed class BasaltServer : IDisposable
                     return;
                 }
 
-                Log.Warning($"accept failed: {ex.Message}");
+                Log.AcceptFailed(ex.Message);
                 continue;
             }
 

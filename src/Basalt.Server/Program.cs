@@ -1,5 +1,7 @@
+using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Basalt.Server;
+using Basalt.Server.Observability;
 
 var config = new ServerConfig();
 try
@@ -8,35 +10,37 @@ try
 }
 catch (ConfigException ex)
 {
+    // One line naming the source (file:line, or the flag) and the reason, then a non-zero exit.
     Console.Error.WriteLine($"*** FATAL CONFIG ERROR *** {ex.Message}");
     return 1;
 }
 
+using var logs = new LogSetup(config.LogLevel);
 Directory.CreateDirectory(config.Dir);
-using var server = new BasaltServer(config);
+await using var server = new BasaltServer(config, logs);
 try
 {
-    server.Start();
+    await server.StartAsync();
 }
-catch (System.Net.Sockets.SocketException ex)
+catch (Exception ex) when (ex is SocketException or IOException)
 {
-    server.Log.Error($"Could not listen on {config.Bind}:{config.Port}: {ex.Message}");
+    logs.Server.ListenFailed(config.Bind, config.Port, ex.Message);
     return 1;
 }
 
 using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
 {
     ctx.Cancel = true;
-    server.Log.Info("Received SIGTERM scheduling shutdown...");
+    logs.Server.SignalReceived("SIGTERM");
     server.RequestStop();
 });
 using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx =>
 {
     ctx.Cancel = true;
-    server.Log.Info("Received SIGINT scheduling shutdown...");
+    logs.Server.SignalReceived("SIGINT");
     server.RequestStop();
 });
 
-server.WaitUntilStopped();
-server.Log.Info("Basalt is now ready to exit, bye bye...");
+await server.WaitUntilStoppedAsync();
+logs.Server.Exiting();
 return 0;

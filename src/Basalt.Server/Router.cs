@@ -112,7 +112,7 @@ internal sealed class Router(BasaltServer server)
         }
 
         var failed = conn.Output.Length > before && conn.Output.Buffer[before] == (byte)'-';
-        conn.Loop.Stats.Record(spec.Id, System.Diagnostics.Stopwatch.GetTimestamp() - start, failed);
+        conn.Loop.RecordCommand(spec, System.Diagnostics.Stopwatch.GetTimestamp() - start, failed);
     }
 
     /// <summary>Redis 7.0's text: the name cut to 128 bytes, then quoted args until 128 bytes of them.</summary>

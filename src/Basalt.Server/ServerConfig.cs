@@ -1,47 +1,87 @@
 using System.Globalization;
-using System.Text;
+using Basalt.Server.Observability;
 
 namespace Basalt.Server;
 
+/// <summary>How a setting's value is written: CONFIG REWRITE quotes strings and writes word lists bare.</summary>
+public enum SettingType
+{
+    Int,
+    Bool,
+    Memory,
+    String,
+    Enum,
+
+    /// <summary>Several words on one line (bind, save, client-output-buffer-limit).</summary>
+    Words,
+}
+
 /// <summary>
-/// The one table of settings: each has a name, a default, whether it may change at runtime, and a
-/// parser that validates and applies it. redis.conf files, command-line flags and CONFIG GET/SET
-/// all go through this table, so a setting is defined in exactly one place.
+/// One row of the settings table. <see cref="Apply"/> validates and applies a value, throwing
+/// <see cref="FormatException"/> or <see cref="ArgumentException"/> (and changing nothing) when it is invalid.
+/// </summary>
+public sealed record Setting(string Name, SettingType Type, string Default, bool Mutable, Func<string> Get, Action<string> Apply)
+{
+    /// <summary>In a config file, repeated lines add to the value instead of replacing it (redis.conf's "save").</summary>
+    public bool AppendsInFile { get; init; }
+}
+
+/// <summary>
+/// The one table of settings: each row has a name, type, default, whether it may change at runtime,
+/// and a validator that applies it. Defaults are applied through the same validators at construction,
+/// so a default can't disagree with its own rule. Config files (<see cref="ConfigFile"/>),
+/// command-line flags and CONFIG GET/SET/REWRITE all go through this table.
 /// </summary>
 public sealed class ServerConfig
 {
     private readonly Dictionary<string, Setting> _settings = new(StringComparer.OrdinalIgnoreCase);
+    private readonly List<Setting> _ordered = [];
+
+    // CONFIG SET runs on whichever loop owns the client; two of them at once must not interleave
+    // their apply-and-roll-back. Never held across an await, and never on the data path.
+    private readonly Lock _writeLock = new();
 
     public ServerConfig()
     {
-        Add("bind", false, () => Bind, v => Bind = v.Trim());
-        Add("port", false, () => Port.ToString(CultureInfo.InvariantCulture), v => Port = ParseInt(v, 0, 65535));
-        Add("shards", false, () => Shards.ToString(CultureInfo.InvariantCulture), v => Shards = ParseInt(v, 1, 1024));
-        Add("dir", false, () => Dir, v => Dir = v);
-        Add("databases", false, () => Databases.ToString(CultureInfo.InvariantCulture), v => Databases = ParseInt(v, 1, 1024));
-        Add("maxclients", true, () => MaxClients.ToString(CultureInfo.InvariantCulture), v => MaxClients = ParseInt(v, 1, MaxClientsCeiling ?? 1_000_000));
-        Add("requirepass", true, () => RequirePass, v => RequirePass = v);
-        Add("proto-max-bulk-len", true, () => ProtoMaxBulkLen.ToString(CultureInfo.InvariantCulture), v => ProtoMaxBulkLen = ParseMemory(v, 1024 * 1024, long.MaxValue));
-        Add("client-query-buffer-limit", true, () => QueryBufferLimit.ToString(CultureInfo.InvariantCulture), v => QueryBufferLimit = ParseMemory(v, 1024 * 1024, int.MaxValue));
-        Add("client-output-buffer-limit", true, () => $"normal {OutputHardLimitBytes} 0 0", ParseOutputLimit);
-        Add("hz", true, () => Hz.ToString(CultureInfo.InvariantCulture), v => Hz = ParseInt(v, 1, 500));
-        Add("loglevel", true, () => LogLevel.ToString().ToLowerInvariant(), v => LogLevel = Enum.Parse<LogLevel>(v, ignoreCase: true));
-        Add("protected-mode", true, () => ProtectedMode ? "yes" : "no", v => ProtectedMode = ParseBool(v));
+        Define("bind", SettingType.Words, "127.0.0.1", false, () => Bind, v => Bind = ParseBind(v));
+        Define("port", SettingType.Int, "6379", false, () => Str(Port), v => Port = ParseInt(v, 0, 65535));
+        Define("admin-port", SettingType.Int, "9121", false, () => Str(AdminPort), v => AdminPort = ParseInt(v, 0, 65535));
+        Define("shards", SettingType.Int, Str(Environment.ProcessorCount), false, () => Str(Shards), v => Shards = ParseInt(v, 1, 1024));
+        Define("dir", SettingType.String, "./data", false, () => Dir, v => Dir = v.Length > 0 ? v : throw new ArgumentException("dir can't be empty"));
+        Define("databases", SettingType.Int, "16", false, () => Str(Databases), v => Databases = ParseInt(v, 1, 1024));
+        Define("maxclients", SettingType.Int, "10000", true, () => Str(MaxClients), v => MaxClients = ParseInt(v, 1, MaxClientsCeiling ?? 1_000_000));
+        Define("requirepass", SettingType.String, string.Empty, true, () => RequirePass, v => RequirePass = v);
+        Define("proto-max-bulk-len", SettingType.Memory, "512mb", true, () => Str(ProtoMaxBulkLen), v => ProtoMaxBulkLen = ParseMemory(v, 1024 * 1024, long.MaxValue));
+        Define("client-query-buffer-limit", SettingType.Memory, "1gb", true, () => Str(QueryBufferLimit), v => QueryBufferLimit = ParseMemory(v, 1024 * 1024, int.MaxValue));
+        Define("client-output-buffer-limit", SettingType.Words, "normal 256mb 0 0", true, () => $"normal {(OutputHardLimitBytes == long.MaxValue ? 0 : OutputHardLimitBytes)} 0 0", v => OutputHardLimitBytes = ParseOutputLimit(v));
+        Define("hz", SettingType.Int, "10", true, () => Str(Hz), v => Hz = ParseInt(v, 1, 500));
+        Define("loglevel", SettingType.Enum, "notice", true, () => LogLevel.ToString().ToLowerInvariant(), v => LogLevel = ParseEnum<LogLevel>(v));
+        Define("protected-mode", SettingType.Bool, "yes", true, () => YesNo(ProtectedMode), v => ProtectedMode = ParseBool(v));
+        Define("enable-debug-command", SettingType.Enum, "no", false, () => DebugCommand.ToString().ToLowerInvariant(), v => DebugCommand = ParseEnum<DebugCommandMode>(v));
+        Define("save", SettingType.Words, "3600 1 300 100 60 10000", true, () => SavePoints, v => SavePoints = ParseSave(v), appendsInFile: true);
+        Define("shutdown-timeout", SettingType.Int, "10", true, () => Str(ShutdownTimeoutSeconds), v => ShutdownTimeoutSeconds = ParseInt(v, 0, 3600));
+        foreach (var s in _ordered)
+        {
+            s.Apply(s.Default);
+        }
     }
 
-    public string Bind { get; private set; } = "127.0.0.1";
+    public string Bind { get; private set; } = null!;
 
-    public int Port { get; private set; } = 6379;
+    public int Port { get; private set; }
 
-    public int Shards { get; private set; } = Environment.ProcessorCount;
+    /// <summary>The admin HTTP port (/healthz, /readyz, /metrics); 0 disables it.</summary>
+    public int AdminPort { get; private set; }
 
-    public string Dir { get; private set; } = "./data";
+    public int Shards { get; private set; }
 
-    public int Databases { get; private set; } = 16;
+    public string Dir { get; private set; } = null!;
 
-    public int MaxClients { get; private set; } = 10000;
+    public int Databases { get; private set; }
 
-    public string RequirePass { get; private set; } = string.Empty;
+    public int MaxClients { get; private set; }
+
+    public string RequirePass { get; private set; } = null!;
 
     /// <summary>
     /// Set at startup: the shard inboxes are sized for this many clients, so maxclients may be lowered
@@ -49,21 +89,35 @@ public sealed class ServerConfig
     /// </summary>
     public int? MaxClientsCeiling { get; set; }
 
-    public long ProtoMaxBulkLen { get; private set; } = 512L * 1024 * 1024;
+    public long ProtoMaxBulkLen { get; private set; }
 
-    public long QueryBufferLimit { get; private set; } = 1024L * 1024 * 1024;
+    public long QueryBufferLimit { get; private set; }
 
     /// <summary>A client whose unsent replies pass this many bytes is disconnected (client-output-buffer-limit normal).</summary>
-    public long OutputHardLimitBytes { get; private set; } = 256L * 1024 * 1024;
+    public long OutputHardLimitBytes { get; private set; }
 
     /// <summary>Above this many unsent bytes a client's requests are not read until it reads its replies.</summary>
     public long OutputPauseBytes { get; } = 1024 * 1024;
 
-    public int Hz { get; private set; } = 10;
+    public int Hz { get; private set; }
 
-    public LogLevel LogLevel { get; private set; } = LogLevel.Notice;
+    public LogLevel LogLevel { get; private set; }
 
-    public bool ProtectedMode { get; private set; } = true;
+    public bool ProtectedMode { get; private set; }
+
+    public DebugCommandMode DebugCommand { get; private set; }
+
+    /// <summary>Snapshot points, "seconds changes" pairs. Validated and kept for the snapshot scheduler.</summary>
+    public string SavePoints { get; private set; } = null!;
+
+    /// <summary>Upper bound on a graceful shutdown: in-flight work that takes longer is cut off.</summary>
+    public int ShutdownTimeoutSeconds { get; private set; }
+
+    /// <summary>The config file the server started from, or null; CONFIG REWRITE writes it back.</summary>
+    public string? ConfigFile { get; private set; }
+
+    /// <summary>The settings in definition order.</summary>
+    public IReadOnlyList<Setting> Settings => _ordered;
 
     public IEnumerable<string> Names => _settings.Keys;
 
@@ -73,6 +127,8 @@ public sealed class ServerConfig
 
     public string Get(string name) => _settings[name].Get();
 
+    public bool TryFind(string name, out Setting setting) => _settings.TryGetValue(name, out setting!);
+
     /// <summary>Validates and applies one value; on failure returns the reason and changes nothing.</summary>
     public string? TrySet(string name, string value)
     {
@@ -81,136 +137,83 @@ public sealed class ServerConfig
             return $"unknown setting '{name}'";
         }
 
-        var old = s.Get();
-        try
+        lock (_writeLock)
         {
-            s.Set(value);
-            return null;
-        }
-        catch (Exception ex) when (ex is FormatException or ArgumentException or OverflowException)
-        {
-            s.Set(old);
-            return ex.Message;
+            return ApplyOrRestore(s, value);
         }
     }
 
-    /// <summary>Applies redis-server style arguments: an optional config file, then --name value… flags.</summary>
+    /// <summary>
+    /// Applies several pairs as one: each is validated and applied in order, and the first failure
+    /// restores every value already changed. Returns the failing name and reason, or null.
+    /// </summary>
+    public (string Name, string Reason)? TrySetAll(IReadOnlyList<(string Name, string Value)> pairs)
+    {
+        lock (_writeLock)
+        {
+            var applied = new List<(Setting Setting, string Old)>(pairs.Count);
+            foreach (var (name, value) in pairs)
+            {
+                if (!_settings.TryGetValue(name, out var s))
+                {
+                    Restore(applied);
+                    return (name, "unknown setting");
+                }
+
+                var old = s.Get();
+                if (ApplyOrRestore(s, value) is { } error)
+                {
+                    Restore(applied);
+                    return (name, error);
+                }
+
+                applied.Add((s, old));
+            }
+
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Applies redis-server style arguments: an optional config file first, then "--name value…" flags.
+    /// Flags are read as one more config source after the file, so they win.
+    /// </summary>
     public void ApplyArguments(string[] args)
     {
         var i = 0;
+        var reader = new ConfigFileReader(this);
         if (args.Length > 0 && !args[0].StartsWith("--", StringComparison.Ordinal))
         {
             ConfigFile = Path.GetFullPath(args[0]);
-            ApplyFile(ConfigFile);
+            reader.ReadFile(ConfigFile);
             i = 1;
         }
 
+        var flags = new ConfigSource("command line");
         for (; i < args.Length; i++)
         {
-            if (!args[i].StartsWith("--", StringComparison.Ordinal))
+            if (!args[i].StartsWith("--", StringComparison.Ordinal) || args[i].Length == 2)
             {
-                throw new ConfigException($"argument '{args[i]}': expected --name value");
+                throw new ConfigException($"command line: argument '{args[i]}': expected --name value");
             }
 
-            var name = args[i][2..];
-            var values = new List<string>();
+            var words = new List<string> { args[i][2..] };
             while (i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal))
             {
-                values.Add(args[++i]);
+                words.Add(args[++i]);
             }
 
-            var error = TrySet(name, string.Join(' ', values));
-            if (error is not null)
-            {
-                throw new ConfigException($"argument '--{name}': {error}");
-            }
+            reader.ApplyDirective(words, flags, $"command line: '--{words[0]}'");
         }
     }
 
-    public string? ConfigFile { get; private set; }
+    internal static string Str(long n) => n.ToString(CultureInfo.InvariantCulture);
 
-    private void ApplyFile(string path)
+    internal static string YesNo(bool b) => b ? "yes" : "no";
+
+    internal static int ParseInt(string v, int min, int max)
     {
-        if (!File.Exists(path))
-        {
-            throw new ConfigException($"{path}: no such file");
-        }
-
-        var lineNo = 0;
-        foreach (var raw in File.ReadLines(path))
-        {
-            lineNo++;
-            var line = raw.Trim();
-            if (line.Length == 0 || line[0] == '#')
-            {
-                continue;
-            }
-
-            var words = SplitLine(line) ?? throw new ConfigException($"{path}:{lineNo}: unbalanced quotes");
-            var error = TrySet(words[0], string.Join(' ', words.Skip(1)));
-            if (error is not null)
-            {
-                throw new ConfigException($"{path}:{lineNo}: '{words[0]}': {error}");
-            }
-        }
-    }
-
-    /// <summary>Splits a redis.conf line into words, honouring "double" and 'single' quotes.</summary>
-    internal static List<string>? SplitLine(string line)
-    {
-        var words = new List<string>();
-        var sb = new StringBuilder();
-        var i = 0;
-        while (i < line.Length)
-        {
-            while (i < line.Length && char.IsWhiteSpace(line[i]))
-            {
-                i++;
-            }
-
-            if (i >= line.Length)
-            {
-                break;
-            }
-
-            sb.Clear();
-            if (line[i] is '"' or '\'')
-            {
-                var q = line[i++];
-                while (i < line.Length && line[i] != q)
-                {
-                    if (q == '"' && line[i] == '\\' && i + 1 < line.Length)
-                    {
-                        i++;
-                    }
-
-                    sb.Append(line[i++]);
-                }
-
-                if (i >= line.Length)
-                {
-                    return null;
-                }
-
-                i++;
-            }
-            else
-            {
-                while (i < line.Length && !char.IsWhiteSpace(line[i]))
-                {
-                    sb.Append(line[i++]);
-                }
-            }
-
-            words.Add(sb.ToString());
-        }
-
-        return words;
-    }
-
-    private static int ParseInt(string v, int min, int max)
-    {
-        if (!int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n))
+        if (!int.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n))
         {
             throw new FormatException("argument couldn't be parsed into an integer");
         }
@@ -218,19 +221,25 @@ public sealed class ServerConfig
         return n < min || n > max ? throw new ArgumentException($"argument must be between {min} and {max} inclusive") : n;
     }
 
-    private static bool ParseBool(string v) => v.ToLowerInvariant() switch
+    internal static bool ParseBool(string v) => v.ToLowerInvariant() switch
     {
         "yes" => true,
         "no" => false,
         _ => throw new FormatException("argument must be 'yes' or 'no'"),
     };
 
+    internal static T ParseEnum<T>(string v)
+        where T : struct, Enum =>
+        Enum.TryParse<T>(v, ignoreCase: true, out var e) && Enum.IsDefined(e) && !int.TryParse(v, out _)
+            ? e
+            : throw new FormatException("argument(s) must be one of the following: " + string.Join(", ", Enum.GetNames<T>()).ToLowerInvariant());
+
     /// <summary>Memory sizes as redis.conf writes them: 1gb, 512mb, 64k, or plain bytes.</summary>
     internal static long ParseMemory(string v, long min, long max)
     {
         v = v.Trim().ToLowerInvariant();
         long unit = 1;
-        foreach (var (suffix, mul) in new[] { ("gb", 1L << 30), ("mb", 1L << 20), ("kb", 1L << 10), ("g", 1_000_000_000L), ("m", 1_000_000L), ("k", 1000L), ("b", 1L) })
+        foreach (var (suffix, mul) in MemoryUnits)
         {
             if (v.EndsWith(suffix, StringComparison.Ordinal))
             {
@@ -249,14 +258,57 @@ public sealed class ServerConfig
         return bytes < min ? throw new ArgumentException($"argument must be at least {min} bytes") : bytes;
     }
 
-    private void ParseOutputLimit(string v)
+    private static readonly (string Suffix, long Multiplier)[] MemoryUnits =
+        [("gb", 1L << 30), ("mb", 1L << 20), ("kb", 1L << 10), ("g", 1_000_000_000L), ("m", 1_000_000L), ("k", 1000L), ("b", 1L)];
+
+    private static string ParseBind(string v)
+    {
+        var words = v.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (words.Length == 0)
+        {
+            throw new ArgumentException("bind needs at least one address");
+        }
+
+        foreach (var w in words)
+        {
+            if (w is not ("*" or "-::*") && !System.Net.IPAddress.TryParse(w.TrimStart('-'), out _))
+            {
+                throw new FormatException($"'{w}' is not an IP address");
+            }
+        }
+
+        return string.Join(' ', words);
+    }
+
+    /// <summary>"seconds changes" pairs; an empty value turns snapshots off (Redis: save "").</summary>
+    private static string ParseSave(string v)
+    {
+        var words = v.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (words.Length % 2 != 0)
+        {
+            throw new FormatException("Invalid save parameters");
+        }
+
+        foreach (var w in words)
+        {
+            if (!long.TryParse(w, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            {
+                throw new FormatException("Invalid save parameters");
+            }
+        }
+
+        return string.Join(' ', words);
+    }
+
+    private static long ParseOutputLimit(string v)
     {
         var parts = v.Split(' ', StringSplitOptions.RemoveEmptyEntries);
         if (parts.Length % 4 != 0 || parts.Length == 0)
         {
-            throw new FormatException("wrong number of arguments");
+            throw new FormatException("Wrong number of arguments in buffer limit configuration.");
         }
 
+        var hardLimit = 0L;
         for (var i = 0; i < parts.Length; i += 4)
         {
             if (!parts[i].Equals("normal", StringComparison.OrdinalIgnoreCase))
@@ -264,15 +316,51 @@ public sealed class ServerConfig
                 throw new ArgumentException("only the 'normal' client class exists in Basalt");
             }
 
-            var hard = ParseMemory(parts[i + 1], 0, long.MaxValue);
-            OutputHardLimitBytes = hard == 0 ? long.MaxValue : hard;
+            hardLimit = ParseMemory(parts[i + 1], 0, long.MaxValue);
+            _ = ParseMemory(parts[i + 2], 0, long.MaxValue);
+            _ = ParseInt(parts[i + 3], 0, int.MaxValue);
+        }
+
+        return hardLimit == 0 ? long.MaxValue : hardLimit;
+    }
+
+    private static string? ApplyOrRestore(Setting s, string value)
+    {
+        var old = s.Get();
+        try
+        {
+            s.Apply(value);
+            return null;
+        }
+        catch (Exception ex) when (ex is FormatException or ArgumentException or OverflowException)
+        {
+            s.Apply(old);
+            return ex.Message;
         }
     }
 
-    private void Add(string name, bool mutable, Func<string> get, Action<string> set) =>
-        _settings[name] = new Setting(mutable, get, set);
+    private static void Restore(List<(Setting Setting, string Old)> applied)
+    {
+        for (var i = applied.Count - 1; i >= 0; i--)
+        {
+            applied[i].Setting.Apply(applied[i].Old);
+        }
+    }
 
-    private sealed record Setting(bool Mutable, Func<string> Get, Action<string> Set);
+    private void Define(string name, SettingType type, string defaultValue, bool mutable, Func<string> get, Action<string> apply, bool appendsInFile = false)
+    {
+        var s = new Setting(name, type, defaultValue, mutable, get, apply) { AppendsInFile = appendsInFile };
+        _settings.Add(name, s);
+        _ordered.Add(s);
+    }
+}
+
+/// <summary>Redis's enable-debug-command: DEBUG is refused, allowed for every client, or for loopback clients only.</summary>
+public enum DebugCommandMode
+{
+    No,
+    Yes,
+    Local,
 }
 
 public sealed class ConfigException(string message) : Exception(message);

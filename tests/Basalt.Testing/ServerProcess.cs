@@ -38,19 +38,63 @@ public sealed partial class ServerProcess : IDisposable
         }
     }
 
-    /// <summary>Starts basalt-server with extra args (e.g. "--shards", "4") and waits until it accepts.</summary>
-    public static ServerProcess StartBasalt(params string[] args)
+    /// <summary>
+    /// Starts basalt-server with extra args (e.g. "--shards", "4") and waits until it accepts. The admin
+    /// HTTP port is off unless the args turn it on (tests run many servers at once).
+    /// </summary>
+    public static ServerProcess StartBasalt(params string[] args) => StartBasalt(new BasaltStart(args));
+
+    /// <summary>Starts basalt-server as <paramref name="start"/> says and waits for its ready line.</summary>
+    public static ServerProcess StartBasalt(BasaltStart start)
     {
         if (!File.Exists(RepoPaths.ServerDll))
         {
             throw new FileNotFoundException("build the server first", RepoPaths.ServerDll);
         }
 
-        var dataDir = Path.Combine(Path.GetTempPath(), "basalt-test-" + Guid.NewGuid().ToString("N"));
-        var all = new List<string> { RepoPaths.ServerDll, "--port", "0", "--dir", dataDir };
-        all.AddRange(args);
-        return Start("dotnet", all, BannerPort(), "Ready to accept connections");
+        var all = new List<string> { RepoPaths.ServerDll };
+        if (start.ConfigFile is not null)
+        {
+            all.Add(start.ConfigFile);
+        }
+
+        if (start.Defaults)
+        {
+            var dataDir = Path.Combine(Path.GetTempPath(), "basalt-test-" + Guid.NewGuid().ToString("N"));
+            all.AddRange(["--port", "0", "--dir", dataDir, "--admin-port", "0"]);
+        }
+
+        all.AddRange(start.Args);
+        return Start("dotnet", all, BannerPort(), start.ReadyLine, start.Environment, start.Stdin);
     }
+
+    /// <summary>Writes one line to the server's stdin (only when started with Stdin = true).</summary>
+    public void WriteLine(string line)
+    {
+        _process.StandardInput.WriteLine(line);
+        _process.StandardInput.Flush();
+    }
+
+    /// <summary>Blocks until a line containing <paramref name="text"/> has been logged, or the timeout passes.</summary>
+    public bool WaitForLog(string text, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        lock (_log)
+        {
+            while (!_log.ToString().Contains(text, StringComparison.Ordinal))
+            {
+                var left = deadline - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero || !Monitor.Wait(_log, left))
+                {
+                    return _log.ToString().Contains(text, StringComparison.Ordinal);
+                }
+            }
+
+            return true;
+        }
+    }
+
+    public int ExitCode => _process.ExitCode;
 
     /// <summary>Starts Debian's redis-server 7.0 on a free port, with persistence off.</summary>
     public static ServerProcess StartRedis(params string[] args)
@@ -106,14 +150,20 @@ public sealed partial class ServerProcess : IDisposable
         }
     }
 
-    private static ServerProcess Start(string file, List<string> args, Regex? portPattern, string readyLine)
+    private static ServerProcess Start(string file, List<string> args, Regex? portPattern, string readyLine, IReadOnlyDictionary<string, string>? environment = null, bool stdin = false)
     {
         var psi = new ProcessStartInfo(file)
         {
             RedirectStandardError = true,
             RedirectStandardOutput = true,
+            RedirectStandardInput = stdin,
             UseShellExecute = false,
         };
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>())
+        {
+            psi.Environment[k] = v;
+        }
+
         foreach (var a in args)
         {
             psi.ArgumentList.Add(a);
@@ -133,6 +183,7 @@ public sealed partial class ServerProcess : IDisposable
             lock (server._log)
             {
                 server._log.AppendLine(line);
+                Monitor.PulseAll(server._log);
             }
 
             if (portPattern?.Match(line) is { Success: true } m)
@@ -167,7 +218,8 @@ public sealed partial class ServerProcess : IDisposable
         return server;
     }
 
-    private static int FreePort()
+    /// <summary>A loopback port free right now (another process could take it before it is used).</summary>
+    public static int FreePort()
     {
         using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         l.Start();
@@ -198,4 +250,19 @@ public sealed partial class ServerProcess : IDisposable
 
     [GeneratedRegex(@" port=(\d+) ")]
     private static partial Regex BannerPort();
+}
+
+/// <summary>How to start basalt-server: extra args, a config file, environment, stdin, and the line that means "started".</summary>
+public sealed record BasaltStart(params string[] Args)
+{
+    public string? ConfigFile { get; init; }
+
+    /// <summary>Adds the test defaults first (--port 0, a temp --dir, --admin-port 0); later args override them.</summary>
+    public bool Defaults { get; init; } = true;
+
+    public IReadOnlyDictionary<string, string>? Environment { get; init; }
+
+    public bool Stdin { get; init; }
+
+    public string ReadyLine { get; init; } = "Ready to accept connections";
 }

@@ -26,6 +26,8 @@ internal static class CommandRegistry
         Conn(t, "time", 1, CommandFlags.Loading | CommandFlags.Stale | CommandFlags.Fast, AclCategories.Fast, "Returns the server time.", group: "server");
         Conn(t, "shutdown", -1, CommandFlags.Admin | CommandFlags.NoScript | CommandFlags.Loading | CommandFlags.Stale, AdminSlow, "Synchronously saves the database(s) to disk and shuts down the Redis server.", group: "server");
 
+        Conn(t, "debug", -2, CommandFlags.Admin | CommandFlags.NoScript | CommandFlags.Loading | CommandFlags.Stale, AdminSlow, "A container for debugging commands.", group: "server");
+
         t.Add(new CommandSpec
         {
             Name = "info",
@@ -54,6 +56,7 @@ internal static class CommandRegistry
             Sub("get", -3, AdminSlow, "Returns the effective values of configuration parameters."),
             Sub("set", -4, AdminSlow, "Sets configuration parameters in-flight."),
             Sub("help", 2, AclCategories.Slow, "Returns helpful text about the different subcommands."),
+            Sub("rewrite", 2, AdminSlow, "Persists the effective configuration to file."),
             SubOp("resetstat", 2, AdminSlow, static (in OpRequest r) => new ResetStatOp(r), "Resets the server's statistics.")));
 
         // Bare COMMAND is valid (it lists every command), so its arity is -1 unlike the other containers.

@@ -2,6 +2,7 @@ using System.Text;
 using Basalt.Engine.Commands;
 using Basalt.Engine.Keyspace;
 using Basalt.Protocol;
+using Basalt.Server.Observability;
 using Basalt.Server.Shards;
 using static Basalt.Engine.Commands.Syntax;
 
@@ -45,8 +46,10 @@ internal static class ConnectionCommands
         r.Handle("client|help", static (c, _, _) => Help(c, "CLIENT", "ID", "SETNAME <name>", "GETNAME", "INFO", "LIST [TYPE normal|master|replica|pubsub] [ID id [id ...]]", "KILL <ip:port> | <filter> <value> ...", "SETINFO <LIB-NAME|LIB-VER> <value>", "NO-EVICT (ON|OFF)", "NO-TOUCH (ON|OFF)"));
         r.Handle("config|get", ConfigGet);
         r.Handle("config|set", ConfigSet);
-        r.Handle("config|help", static (c, _, _) => Help(c, "CONFIG", "GET <pattern>", "SET <directive> <value> [<directive> <value> ...]", "RESETSTAT"));
-        r.Handle("object|help", static (c, _, _) => Help(c, "OBJECT", "ENCODING <key>", "FREQ <key>", "IDLETIME <key>", "REFCOUNT <key>"));
+        r.Handle("config|help", static (c, _, _) => Help(c, "CONFIG", ConfigHelp));
+        r.Handle("config|rewrite", ConfigRewrite);
+        r.Handle("object|help", static (c, _, _) => Help(c, "OBJECT", ObjectHelp));
+        r.Handle("debug", DebugCommands.Debug);
         CommandIntrospection.Register(r);
     }
 
@@ -253,6 +256,7 @@ internal static class ConnectionCommands
 
         // Like Redis, a successful SHUTDOWN sends no reply: the connection just closes.
         c.CloseAfterReply();
+        c.Loop.Server.Log.ShutdownRequested();
         c.Loop.Server.RequestStop();
     }
 
@@ -389,28 +393,67 @@ internal static class ConnectionCommands
             pairs.Add((name, Encoding.UTF8.GetString(a[i + 1])));
         }
 
-        var applied = new List<(string Name, string Old)>();
-        foreach (var (name, value) in pairs)
+        if (config.TrySetAll(pairs) is { } failure)
         {
-            var old = config.Get(name);
-            var error = config.TrySet(name, value);
-            if (error is not null)
-            {
-                foreach (var (n, o) in applied)
-                {
-                    config.TrySet(n, o);
-                }
-
-                c.Output.Error($"ERR CONFIG SET failed (possibly related to argument '{name}') - {error}");
-                return;
-            }
-
-            applied.Add((name, old));
+            c.Output.Error($"ERR CONFIG SET failed (possibly related to argument '{failure.Name}') - {failure.Reason}");
+            return;
         }
 
         c.Loop.Server.ApplyRuntimeConfig();
         c.Output.Ok();
     }
+
+    /// <summary>CONFIG REWRITE: writes the running settings back into the config file the server started from.</summary>
+    private static void ConfigRewrite(Connection c, ArgView a, CommandSpec spec)
+    {
+        var server = c.Loop.Server;
+        if (server.Config.ConfigFile is not { } path)
+        {
+            c.Output.Error("ERR The server is running without a config file");
+            return;
+        }
+
+        try
+        {
+            ConfigRewriter.Rewrite(server.Config, path);
+            server.Log.ConfigRewritten(path);
+            c.Output.Ok();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            server.Log.ConfigRewriteFailed(path, ex.Message);
+            c.Output.Error("ERR Rewriting config file: " + ex.Message);
+        }
+    }
+
+    // Redis 7.0's HELP texts, line for line.
+    private static readonly string[] ConfigHelp =
+    [
+        "GET <pattern>",
+        "    Return parameters matching the glob-like <pattern> and their values.",
+        "SET <directive> <value>",
+        "    Set the configuration <directive> to <value>.",
+        "RESETSTAT",
+        "    Reset statistics reported by the INFO command.",
+        "REWRITE",
+        "    Rewrite the configuration file.",
+    ];
+
+    private static readonly string[] ObjectHelp =
+    [
+        "ENCODING <key>",
+        "    Return the kind of internal representation used in order to store the value",
+        "    associated with a <key>.",
+        "FREQ <key>",
+        "    Return the access frequency index of the <key>. The returned integer is",
+        "    proportional to the logarithm of the recent access frequency of the key.",
+        "IDLETIME <key>",
+        "    Return the idle time of the <key>, that is the approximated number of",
+        "    seconds elapsed since the last access to the key.",
+        "REFCOUNT <key>",
+        "    Return the number of references of the value associated with the specified",
+        "    <key>.",
+    ];
 
     private static void Help(Connection c, string command, params string[] lines)
     {
@@ -422,6 +465,6 @@ internal static class ConnectionCommands
         }
 
         c.Output.SimpleString("HELP");
-        c.Output.SimpleString("    Print this help.");
+        c.Output.SimpleString("    Prints this help.");
     }
 }

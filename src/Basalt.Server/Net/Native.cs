@@ -58,4 +58,36 @@ internal static partial class Native
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int close(int fd);
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Open(string path, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fsync(int fd);
+
+    /// <summary>
+    /// Makes a rename in <paramref name="dir"/> durable: a renamed file survives a crash only once its
+    /// directory entry is on disk. Throws if the fsync fails, so a caller never claims durability it lacks.
+    /// </summary>
+    public static void FsyncDirectory(string dir)
+    {
+        const int O_RDONLY = 0;
+        var fd = Open(dir, O_RDONLY);
+        if (fd < 0)
+        {
+            throw new IOException($"open({dir}) failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+
+        try
+        {
+            if (fsync(fd) != 0)
+            {
+                throw new IOException($"fsync({dir}) failed: errno {Marshal.GetLastPInvokeError()}");
+            }
+        }
+        finally
+        {
+            _ = close(fd);
+        }
+    }
 }

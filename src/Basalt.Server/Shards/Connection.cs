@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Basalt.Engine.Commands;
 using Basalt.Protocol;
 using Basalt.Server.Net;
+using Basalt.Server.Observability;
 
 namespace Basalt.Server.Shards;
 
@@ -106,6 +107,14 @@ internal sealed unsafe class Connection
 
     public int PendingOutput => Output.Length - _outSent;
 
+    /// <summary>
+    /// Nothing received is left unanswered and nothing is left to send: the socket was read to EAGAIN,
+    /// every request parsed from it has its reply sent. Only such a connection is closed by a graceful
+    /// stop, so the close sends FIN, not the RST that unread input would cause.
+    /// </summary>
+    public bool IsIdle =>
+        !Closed && _waiting == 0 && PendingOutput == 0 && !_readable && _inLen <= (_parser.InFrame ? _parser.FrameStart : _parser.Position);
+
     /// <summary>Sends the reply written so far and closes (QUIT, CLIENT KILL of oneself, protocol errors).</summary>
     public void CloseAfterReply() => _closeAfterReply = true;
 
@@ -199,7 +208,7 @@ internal sealed unsafe class Connection
         {
             if (g.Overflowed)
             {
-                Loop.Server.Log.Warning($"closing client {Id}: replies of one batch passed client-output-buffer-limit");
+                Loop.Server.Log.ClientOverLimit(Id, "replies of one batch passed client-output-buffer-limit");
                 ResetBatch();
                 Close("output buffer limit");
                 return;
@@ -253,7 +262,7 @@ internal sealed unsafe class Connection
         }
 
         Closed = true;
-        Loop.Server.Log.Debug($"closing client {Id}: {reason}");
+        Loop.Server.Log.ClientClosed(Id, reason);
         Loop.Forget(this);
         try
         {
@@ -543,7 +552,7 @@ internal sealed unsafe class Connection
         var wanted = Math.Max((long)_in.Length * 2, _parser.BytesWanted);
         if (wanted > Loop.Server.Config.QueryBufferLimit)
         {
-            Loop.Server.Log.Warning($"closing client {Id}: query buffer would exceed {Loop.Server.Config.QueryBufferLimit} bytes");
+            Loop.Server.Log.ClientOverLimit(Id, $"query buffer would exceed {Loop.Server.Config.QueryBufferLimit} bytes");
             Close("query buffer limit");
             return false;
         }
@@ -560,7 +569,7 @@ internal sealed unsafe class Connection
     {
         if (PendingOutput > Loop.Server.Config.OutputHardLimitBytes)
         {
-            Loop.Server.Log.Warning($"closing client {Id}: output buffer {PendingOutput} bytes over client-output-buffer-limit");
+            Loop.Server.Log.ClientOverLimit(Id, $"output buffer {PendingOutput} bytes over client-output-buffer-limit");
             Close("output buffer limit");
         }
     }

@@ -7,9 +7,15 @@ internal sealed class LoopStats(int commandCount)
 {
 #pragma warning disable CA1051 // A field, so Volatile can take it by ref: health checks read it from another thread.
     public long LastTurnTicks;
+
+    /// <summary>1 while the loop is blocked in epoll_wait (idle), 0 while it runs a turn.</summary>
+    public int Parked;
 #pragma warning restore CA1051
 
     public long MessagesReceived { get; set; }
+
+    /// <summary>Messages this loop posted to any loop's inbox (counted by the sender, on its own thread).</summary>
+    public long MessagesSent { get; set; }
 
     public long Wakes { get; set; }
 
@@ -53,4 +59,12 @@ internal sealed class LoopStats(int commandCount)
         BytesRead = 0;
         BytesWritten = 0;
     }
+}
+
+/// <summary>Key counts a loop publishes on request, for the metrics scrape to read from another thread.</summary>
+internal sealed class ShardGauges(int databases)
+{
+    public long[] Keys { get; } = new long[databases];
+
+    public long[] Expiring { get; } = new long[databases];
 }

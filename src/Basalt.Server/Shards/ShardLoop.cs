@@ -1,10 +1,12 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Basalt.Engine;
 using Basalt.Engine.Commands;
 using Basalt.Protocol;
 using Basalt.Server.Net;
+using Basalt.Server.Observability;
 
 namespace Basalt.Server.Shards;
 
@@ -28,7 +30,13 @@ internal sealed unsafe class ShardLoop : IDisposable
     private readonly Thread _thread;
     private readonly int _epfd;
     private readonly int _eventFd;
+    [ThreadStatic]
+    private static ShardLoop? t_current;
+
+    private readonly Histogram<double> _commandDuration;
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _sleeping;
+    private bool _draining;
     private volatile bool _stopping;
     private long _nextExpireAt;
     private long _eventFdWakes;
@@ -39,6 +47,8 @@ internal sealed unsafe class ShardLoop : IDisposable
         Id = id;
         Store = new ShardStore(id, server.Options.Databases);
         Stats = new LoopStats(server.Commands.AllById.Count);
+        Gauges = new ShardGauges(server.Options.Databases);
+        _commandDuration = server.Metrics.CommandDuration;
         _inbox = new MpscQueue<ShardWork>(Math.Max(1024, server.Options.MaxClients * 4));
         _epfd = Native.epoll_create1(Native.EPOLL_CLOEXEC);
         _eventFd = Native.eventfd(0, Native.EFD_NONBLOCK | Native.EFD_CLOEXEC);
@@ -65,6 +75,17 @@ internal sealed unsafe class ShardLoop : IDisposable
     public ShardStore Store { get; }
 
     public LoopStats Stats { get; }
+
+    /// <summary>Key counts this loop last published for /metrics (see PublishGauges).</summary>
+    public ShardGauges Gauges { get; }
+
+    /// <summary>True while the loop is blocked in epoll_wait: idle, not wedged.</summary>
+    public bool IsParked => Volatile.Read(ref Stats.Parked) != 0;
+
+    public bool IsRunning => _thread.IsAlive;
+
+    /// <summary>Set during a graceful stop: each connection is closed as soon as it has nothing in flight.</summary>
+    public bool Draining => _draining;
 
     /// <summary>The op currently holding this shard, or null.</summary>
     public OpRun? Holder { get; private set; }
@@ -95,6 +116,39 @@ internal sealed unsafe class ShardLoop : IDisposable
 
     public void Start() => _thread.Start();
 
+    /// <summary>Starts the drain of a graceful stop; the task completes when no connection has work in flight.</summary>
+    public Task DrainAsync()
+    {
+        Post(new LoopAction(static l =>
+        {
+            l._draining = true;
+            l.CheckDrained();
+        }));
+#pragma warning disable VSTHRD003 // A TaskCompletionSource with asynchronous continuations; there is no SynchronizationContext to deadlock.
+        return _drained.Task;
+#pragma warning restore VSTHRD003
+    }
+
+    /// <summary>Copies this shard's key counts where the metrics scrape can read them (invariant 1: only we read the keyspace).</summary>
+    public void PublishGauges()
+    {
+        for (var d = 0; d < Store.Dbs.Length; d++)
+        {
+            Volatile.Write(ref Gauges.Keys[d], Store.Dbs[d].Count);
+            Volatile.Write(ref Gauges.Expiring[d], Store.Dbs[d].VolatileCount);
+        }
+    }
+
+    /// <summary>Counts one executed command: per-loop stats for INFO, and the latency histogram for /metrics.</summary>
+    public void RecordCommand(CommandSpec spec, long elapsedTicks, bool failed)
+    {
+        Stats.Record(spec.Id, elapsedTicks, failed);
+        if (_commandDuration.Enabled)
+        {
+            _commandDuration.Record(elapsedTicks / (double)Stopwatch.Frequency, new KeyValuePair<string, object?>("family", (spec.Parent ?? spec).Group));
+        }
+    }
+
     public void Stop()
     {
         _stopping = true;
@@ -106,6 +160,11 @@ internal sealed unsafe class ShardLoop : IDisposable
     /// <summary>Posts work from any thread and wakes the loop if it is parked in epoll_wait.</summary>
     public void Post(ShardWork work)
     {
+        if (t_current is { } from)
+        {
+            from.Stats.MessagesSent++;
+        }
+
         if (!_inbox.TryEnqueue(work))
         {
             // The inbox is sized for every client's worst case, so this is a broken invariant: refuse loudly.
@@ -209,14 +268,14 @@ internal sealed unsafe class ShardLoop : IDisposable
         {
             reply.Truncate(before);
             reply.Error("ERR internal error: " + ex.Message);
-            Server.Log.Error($"command {spec.FullName} failed on shard {Id}: {ex}");
+            Server.Log.CommandFailed(ex, spec.FullName, Id);
         }
         finally
         {
             Store.NoTouch = false;
         }
 
-        Stats.Record(spec.Id, Stopwatch.GetTimestamp() - start, reply.Length > before && reply.Buffer[before] == (byte)'-');
+        RecordCommand(spec, Stopwatch.GetTimestamp() - start, reply.Length > before && reply.Buffer[before] == (byte)'-');
     }
 
     /// <summary>Runs every phase of an op that involves only this shard, and its reply.</summary>
@@ -237,7 +296,7 @@ internal sealed unsafe class ShardLoop : IDisposable
         }
 
         op.Reply(reply);
-        Stats.Record(op.Spec.Id, Stopwatch.GetTimestamp() - start, reply.Length > before && reply.Buffer[before] == (byte)'-');
+        RecordCommand(op.Spec, Stopwatch.GetTimestamp() - start, reply.Length > before && reply.Buffer[before] == (byte)'-');
     }
 
     public void RunOpPhase(ShardOp op, int phase)
@@ -310,6 +369,7 @@ internal sealed unsafe class ShardLoop : IDisposable
 
     private void Run()
     {
+        t_current = this;
         var events = (Native.EpollEvent*)NativeMemory.Alloc(MaxEvents, (nuint)sizeof(Native.EpollEvent));
         try
         {
@@ -321,7 +381,7 @@ internal sealed unsafe class ShardLoop : IDisposable
         catch (Exception ex)
         {
             // A loop that dies takes its shard with it: fail loudly rather than serve a partial keyspace.
-            Server.Log.Error($"shard {Id} loop crashed: {ex}");
+            Server.Log.LoopCrashed(ex, Id);
             Environment.FailFast($"shard {Id} loop crashed", ex);
         }
         finally
@@ -342,6 +402,7 @@ internal sealed unsafe class ShardLoop : IDisposable
         {
             // Announce the park, then re-check: a producer that enqueued before seeing the flag
             // is caught here, one that enqueues after will see it and write the eventfd.
+            Volatile.Write(ref Stats.Parked, 1);
             Interlocked.Exchange(ref _sleeping, 1);
             if (!_inbox.IsEmpty)
             {
@@ -352,6 +413,10 @@ internal sealed unsafe class ShardLoop : IDisposable
 
         var n = Native.epoll_wait(_epfd, events, MaxEvents, timeout);
         Volatile.Write(ref _sleeping, 0);
+
+        // Woken: count this as a turn for /healthz before handling events, so a long park never reads as a stall.
+        Volatile.Write(ref Stats.LastTurnTicks, Environment.TickCount64);
+        Volatile.Write(ref Stats.Parked, 0);
         Stats.Wakes++;
         NowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         for (var i = 0; i < n; i++)
@@ -389,13 +454,49 @@ internal sealed unsafe class ShardLoop : IDisposable
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
-                Server.Log.Error($"connection {conn.Id} failed: {ex}");
+                Server.Log.ConnectionFailed(ex, conn.Id);
                 conn.Close("internal error");
             }
         }
 
         RunHeld();
         RunTimers();
+        if (_draining)
+        {
+            CheckDrained();
+        }
+    }
+
+    private void CheckDrained()
+    {
+        if (_drained.Task.IsCompleted || Holder is not null || _held.Count > 0)
+        {
+            return;
+        }
+
+        // Idle connections close now (a clean FIN); busy ones are looked at again after the turn that serves them.
+        var busy = false;
+        for (var i = 0; i < _connections.Count; i++)
+        {
+            if (_connections[i] is not { } c)
+            {
+                continue;
+            }
+
+            if (c.IsIdle)
+            {
+                c.Close("server shutdown");
+            }
+            else
+            {
+                busy = true;
+            }
+        }
+
+        if (!busy)
+        {
+            _drained.TrySetResult();
+        }
     }
 
     private int DrainInbox()
@@ -410,7 +511,7 @@ internal sealed unsafe class ShardLoop : IDisposable
             }
             catch (Exception ex) when (ex is not OutOfMemoryException and not InvalidOperationException)
             {
-                Server.Log.Error($"shard {Id} work item failed: {ex}");
+                Server.Log.WorkFailed(ex, Id);
             }
         }
 

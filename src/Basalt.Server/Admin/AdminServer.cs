@@ -1,0 +1,109 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using Basalt.Server.Observability;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Basalt.Server.Admin;
+
+/// <summary>
+/// The admin HTTP port (ASP.NET Core minimal APIs on Kestrel): /healthz, /readyz and /metrics. It runs
+/// on the thread pool, never on a shard loop, and reads loop state only through what loops publish.
+/// </summary>
+internal sealed class AdminServer : IAsyncDisposable
+{
+    /// <summary>What /readyz tells a prober to wait before asking again.</summary>
+    public const int RetryAfterSeconds = 1;
+
+    private static readonly TimeSpan GaugeWait = TimeSpan.FromSeconds(1);
+
+    private readonly WebApplication _app;
+
+    private AdminServer(WebApplication app, int port)
+    {
+        _app = app;
+        Port = port;
+    }
+
+    public int Port { get; }
+
+    public static async Task<AdminServer> StartAsync(BasaltServer server, IPAddress address, int port)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.ConfigureKestrel(o => o.Listen(address, port));
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(LogSetup.ConfigureConsole);
+        builder.Logging.AddFilter("Microsoft", Microsoft.Extensions.Logging.LogLevel.Warning);
+
+        // The server owns SIGTERM: the host must not stop this port on its own, or /readyz would
+        // vanish instead of answering 503 while connections drain.
+        builder.Services.AddSingleton<IHostLifetime, ServerOwnedLifetime>();
+        var app = builder.Build();
+        app.MapGet("/healthz", (HttpContext ctx) => HealthzAsync(server, ctx));
+        app.MapGet("/readyz", (HttpContext ctx) => ReadyzAsync(server, ctx));
+        app.MapGet("/metrics", (HttpContext ctx) => MetricsAsync(server, ctx));
+        await app.StartAsync().ConfigureAwait(false);
+        return new AdminServer(app, port);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync().ConfigureAwait(false);
+        await _app.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private static Task HealthzAsync(BasaltServer server, HttpContext ctx)
+    {
+        var stuck = server.UnresponsiveLoops(BasaltServer.UnresponsiveAfterMs);
+        var sb = new StringBuilder();
+        sb.Append("{\"status\":\"").Append(stuck.Count == 0 ? "ok" : "unresponsive").Append("\",\"shards\":").Append(server.Loops.Length);
+        if (stuck.Count > 0)
+        {
+            sb.Append(",\"unresponsive\":[");
+            for (var i = 0; i < stuck.Count; i++)
+            {
+                sb.Append(i == 0 ? string.Empty : ",").Append(CultureInfo.InvariantCulture, $"{{\"loop\":\"shard-{stuck[i].Shard}\",\"busy_ms\":{stuck[i].BusyMs}}}");
+            }
+
+            sb.Append(']');
+        }
+
+        sb.Append('}');
+        ctx.Response.StatusCode = stuck.Count == 0 ? 200 : 503;
+        ctx.Response.ContentType = "application/json";
+        return ctx.Response.WriteAsync(sb.ToString());
+    }
+
+    private static Task ReadyzAsync(BasaltServer server, HttpContext ctx)
+    {
+        var ready = server.Readiness.IsReady;
+        ctx.Response.StatusCode = ready ? 200 : 503;
+        ctx.Response.ContentType = "application/json";
+        if (!ready)
+        {
+            ctx.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+        }
+
+        return ctx.Response.WriteAsync(server.Readiness.ToJson(RetryAfterSeconds));
+    }
+
+    private static async Task MetricsAsync(BasaltServer server, HttpContext ctx)
+    {
+        await server.PublishGaugesAsync(GaugeWait).ConfigureAwait(false);
+        var text = server.Exporter!.Scrape();
+        ctx.Response.ContentType = PrometheusExporter.ContentType;
+        await ctx.Response.WriteAsync(text).ConfigureAwait(false);
+    }
+
+    private sealed class ServerOwnedLifetime : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

@@ -1,0 +1,267 @@
+using System.Text;
+
+namespace Basalt.Server;
+
+/// <summary>One source of directives (a file, or the command line), with its own "first save line resets" state.</summary>
+internal sealed class ConfigSource(string name)
+{
+    public string Name { get; } = name;
+
+    /// <summary>Settings that append (save) already seen in this source; the first occurrence replaces the default.</summary>
+    public HashSet<string> Appended { get; } = new(StringComparer.OrdinalIgnoreCase);
+}
+
+/// <summary>
+/// Reads redis.conf-syntax files into a <see cref="ServerConfig"/>: one directive per line, '#'
+/// comments, "double" and 'single' quoted words, and <c>include path</c>. Any unknown or invalid
+/// directive throws a <see cref="ConfigException"/> whose message names the file, the line and the reason.
+/// </summary>
+internal sealed class ConfigFileReader(ServerConfig config)
+{
+    /// <summary>Nested includes deeper than this are refused: it catches include cycles too.</summary>
+    public const int MaxIncludeDepth = 16;
+
+    private int _depth;
+
+    public void ReadFile(string path)
+    {
+        if (++_depth > MaxIncludeDepth)
+        {
+            throw new ConfigException($"{path}: includes nested deeper than {MaxIncludeDepth} (an include cycle?)");
+        }
+
+        string[] lines;
+        try
+        {
+            lines = File.ReadAllLines(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigException($"{path}: can't read config file: {ex.Message}");
+        }
+
+        var source = new ConfigSource(path);
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var where = $"{path}:{i + 1}";
+            var words = SplitLine(lines[i]) ?? throw new ConfigException($"{where}: unbalanced quotes");
+            if (words.Count > 0)
+            {
+                ApplyDirective(words, source, where);
+            }
+        }
+
+        _depth--;
+    }
+
+    /// <summary>Applies one directive: words[0] is the setting name, the rest its value.</summary>
+    public void ApplyDirective(List<string> words, ConfigSource source, string where)
+    {
+        var name = words[0];
+        if (name.Equals("include", StringComparison.OrdinalIgnoreCase))
+        {
+            if (words.Count != 2)
+            {
+                throw new ConfigException($"{where}: 'include' takes exactly one path");
+            }
+
+            // Like Redis, a relative include is resolved against the working directory.
+            ReadFile(Path.GetFullPath(words[1]));
+            return;
+        }
+
+        if (!config.TryFind(name, out var setting))
+        {
+            throw new ConfigException($"{where}: unknown setting '{name}'");
+        }
+
+        var value = string.Join(' ', words.Skip(1));
+        if (setting.AppendsInFile && !source.Appended.Add(setting.Name) && value.Length > 0)
+        {
+            value = (config.Get(setting.Name) + " " + value).Trim();
+        }
+
+        if (config.TrySet(setting.Name, value) is { } error)
+        {
+            throw new ConfigException($"{where}: '{setting.Name}': {error}");
+        }
+    }
+
+    /// <summary>Splits a redis.conf line into words, honouring quotes; null when a quote is unbalanced.</summary>
+    public static List<string>? SplitLine(string line)
+    {
+        var words = new List<string>();
+        var sb = new StringBuilder();
+        var i = 0;
+        while (true)
+        {
+            while (i < line.Length && char.IsWhiteSpace(line[i]))
+            {
+                i++;
+            }
+
+            if (i >= line.Length || (words.Count == 0 && line[i] == '#'))
+            {
+                return words;
+            }
+
+            sb.Clear();
+            if (line[i] is '"' or '\'')
+            {
+                var q = line[i++];
+                while (i < line.Length && line[i] != q)
+                {
+                    if (q == '"' && line[i] == '\\' && i + 1 < line.Length)
+                    {
+                        i++;
+                        sb.Append(line[i] switch { 'n' => '\n', 'r' => '\r', 't' => '\t', var c => c });
+                        i++;
+                        continue;
+                    }
+
+                    sb.Append(line[i++]);
+                }
+
+                if (i >= line.Length)
+                {
+                    return null;
+                }
+
+                i++;
+                if (i < line.Length && !char.IsWhiteSpace(line[i]))
+                {
+                    return null; // Redis: a closing quote must be followed by a space.
+                }
+            }
+            else
+            {
+                while (i < line.Length && !char.IsWhiteSpace(line[i]))
+                {
+                    sb.Append(line[i++]);
+                }
+            }
+
+            words.Add(sb.ToString());
+        }
+    }
+
+    /// <summary>Writes one word so that <see cref="SplitLine"/> reads it back unchanged.</summary>
+    public static string Quote(string word)
+    {
+        var plain = word.Length > 0;
+        foreach (var ch in word)
+        {
+            if (char.IsWhiteSpace(ch) || ch is '"' or '\'' or '\\' or '#' || char.IsControl(ch))
+            {
+                plain = false;
+                break;
+            }
+        }
+
+        if (plain)
+        {
+            return word;
+        }
+
+        var sb = new StringBuilder("\"");
+        foreach (var ch in word)
+        {
+            sb.Append(ch switch
+            {
+                '"' => "\\\"",
+                '\\' => "\\\\",
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                _ => ch.ToString(),
+            });
+        }
+
+        return sb.Append('"').ToString();
+    }
+}
+
+/// <summary>
+/// CONFIG REWRITE, as Redis does it: comments, blank lines, includes and the order of the file are
+/// kept; the first line of each setting is replaced by its current value and its repeats removed;
+/// settings that differ from their default and aren't in the file are appended after a marker line.
+/// The file is replaced atomically: temp file, fsync, rename, fsync of the directory.
+/// </summary>
+internal static class ConfigRewriter
+{
+    public const string Marker = "# Generated by CONFIG REWRITE";
+
+    public static void Rewrite(ServerConfig config, string path)
+    {
+        var old = File.Exists(path) ? File.ReadAllLines(path) : [];
+        var defaults = new ServerConfig();
+        var lines = new List<string>(old.Length);
+        var firstLine = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
+        foreach (var line in old)
+        {
+            if (line.Trim() == Marker)
+            {
+                continue; // written again below if anything is appended
+            }
+
+            var words = ConfigFileReader.SplitLine(line);
+            if (words is { Count: > 0 } && config.TryFind(words[0], out var s))
+            {
+                if (firstLine.ContainsKey(s.Name))
+                {
+                    continue; // a repeat of a setting already placed: its value is on the first line
+                }
+
+                firstLine[s.Name] = lines.Count;
+            }
+
+            lines.Add(line);
+        }
+
+        var tail = new List<string>();
+        foreach (var s in config.Settings)
+        {
+            var value = s.Get();
+            var rendered = s.Name + " " + Render(s.Type, value);
+            if (firstLine.TryGetValue(s.Name, out var at))
+            {
+                lines[at] = rendered;
+            }
+            else if (value != defaults.Get(s.Name))
+            {
+                tail.Add(rendered);
+            }
+        }
+
+        if (tail.Count > 0)
+        {
+            lines.Add(Marker);
+            lines.AddRange(tail);
+        }
+
+        WriteAtomically(path, lines);
+    }
+
+    private static string Render(SettingType type, string value) =>
+        type == SettingType.Words ? (value.Length == 0 ? "\"\"" : value) : ConfigFileReader.Quote(value);
+
+    private static void WriteAtomically(string path, List<string> lines)
+    {
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        var temp = Path.Combine(dir, $".{Path.GetFileName(path)}.rewrite-{Environment.ProcessId}");
+        using (var f = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            var text = new StringBuilder();
+            foreach (var l in lines)
+            {
+                text.Append(l).Append('\n');
+            }
+
+            f.Write(Encoding.UTF8.GetBytes(text.ToString()));
+            f.Flush(flushToDisk: true);
+        }
+
+        File.Move(temp, path, overwrite: true);
+        Net.Native.FsyncDirectory(dir);
+    }
+}

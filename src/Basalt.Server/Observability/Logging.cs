@@ -1,0 +1,138 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+
+namespace Basalt.Server.Observability;
+
+/// <summary>Redis's log levels, as loglevel takes them.</summary>
+public enum LogLevel
+{
+    Debug,
+    Verbose,
+    Notice,
+    Warning,
+}
+
+/// <summary>
+/// Console logging through Microsoft.Extensions.Logging. The threshold is read on every log call, so
+/// CONFIG SET loglevel takes effect at once; ASP.NET's own categories log warnings and worse only.
+/// </summary>
+public sealed class LogSetup : IDisposable
+{
+    private volatile int _threshold;
+
+    public LogSetup(LogLevel level)
+    {
+        Level = level;
+        Factory = LoggerFactory.Create(b =>
+        {
+            b.SetMinimumLevel(Microsoft.Extensions.Logging.LogLevel.Trace);
+            b.AddFilter((category, l) => (int)l >= _threshold && (category is null || !category.StartsWith("Microsoft.", StringComparison.Ordinal) || l >= Microsoft.Extensions.Logging.LogLevel.Warning));
+            b.AddSimpleConsole(ConfigureConsole);
+        });
+        Server = Factory.CreateLogger("basalt");
+    }
+
+    public ILoggerFactory Factory { get; }
+
+    public ILogger Server { get; }
+
+    public LogLevel Level
+    {
+        get => (Microsoft.Extensions.Logging.LogLevel)_threshold switch
+        {
+            Microsoft.Extensions.Logging.LogLevel.Trace => LogLevel.Debug,
+            Microsoft.Extensions.Logging.LogLevel.Debug => LogLevel.Verbose,
+            Microsoft.Extensions.Logging.LogLevel.Information => LogLevel.Notice,
+            _ => LogLevel.Warning,
+        };
+        set => _threshold = (int)ToExtensionsLevel(value);
+    }
+
+    /// <summary>Redis debug/verbose/notice/warning onto the Microsoft.Extensions.Logging scale.</summary>
+    public static Microsoft.Extensions.Logging.LogLevel ToExtensionsLevel(LogLevel level) => level switch
+    {
+        LogLevel.Debug => Microsoft.Extensions.Logging.LogLevel.Trace,
+        LogLevel.Verbose => Microsoft.Extensions.Logging.LogLevel.Debug,
+        LogLevel.Notice => Microsoft.Extensions.Logging.LogLevel.Information,
+        _ => Microsoft.Extensions.Logging.LogLevel.Warning,
+    };
+
+    /// <summary>One line per entry with a UTC timestamp: greppable, and what container log collectors expect.</summary>
+    public static void ConfigureConsole(SimpleConsoleFormatterOptions o)
+    {
+        o.SingleLine = true;
+        o.UseUtcTimestamp = true;
+        o.TimestampFormat = "yyyy-MM-dd HH:mm:ss.fff ";
+        o.IncludeScopes = false;
+    }
+
+    /// <summary>Flushes the console queue: log lines written just before exit are not lost.</summary>
+    public void Dispose() => Factory.Dispose();
+}
+
+/// <summary>Every log line the server writes, in one place (source-generated, no allocation when filtered out).</summary>
+internal static partial class LogMessages
+{
+    [LoggerMessage(1, Microsoft.Extensions.Logging.LogLevel.Information, "Basalt {Version} (redis {RedisVersion} compatible) pid={Pid} port={Port} admin-port={AdminPort} shards={Shards} dir={Dir} config={ConfigFile}")]
+    public static partial void Banner(this ILogger log, string version, string redisVersion, int pid, int port, string adminPort, int shards, string dir, string configFile);
+
+    [LoggerMessage(2, Microsoft.Extensions.Logging.LogLevel.Information, "Ready to accept connections tcp")]
+    public static partial void Ready(this ILogger log);
+
+    [LoggerMessage(3, Microsoft.Extensions.Logging.LogLevel.Critical, "Could not listen on {Bind}:{Port}: {Reason}")]
+    public static partial void ListenFailed(this ILogger log, string bind, int port, string reason);
+
+    [LoggerMessage(4, Microsoft.Extensions.Logging.LogLevel.Information, "Received {Signal}, scheduling shutdown...")]
+    public static partial void SignalReceived(this ILogger log, string signal);
+
+    [LoggerMessage(5, Microsoft.Extensions.Logging.LogLevel.Information, "User requested shutdown...")]
+    public static partial void ShutdownRequested(this ILogger log);
+
+    [LoggerMessage(6, Microsoft.Extensions.Logging.LogLevel.Information, "Basalt is now ready to exit, bye bye...")]
+    public static partial void Exiting(this ILogger log);
+
+    [LoggerMessage(7, Microsoft.Extensions.Logging.LogLevel.Warning, "Shutdown: {Count} client(s) still had work in flight after {Seconds} s; closing them")]
+    public static partial void DrainTimedOut(this ILogger log, int count, int seconds);
+
+    [LoggerMessage(8, Microsoft.Extensions.Logging.LogLevel.Warning, "Shard {Shard} did not stop within 5 s; leaving its connections to process exit")]
+    public static partial void LoopDidNotStop(this ILogger log, int shard);
+
+    [LoggerMessage(9, Microsoft.Extensions.Logging.LogLevel.Warning, "Accept failed: {Reason}")]
+    public static partial void AcceptFailed(this ILogger log, string reason);
+
+    [LoggerMessage(10, Microsoft.Extensions.Logging.LogLevel.Error, "Command {Command} failed on shard {Shard}")]
+    public static partial void CommandFailed(this ILogger log, Exception ex, string command, int shard);
+
+    [LoggerMessage(11, Microsoft.Extensions.Logging.LogLevel.Critical, "Shard {Shard} loop crashed")]
+    public static partial void LoopCrashed(this ILogger log, Exception ex, int shard);
+
+    [LoggerMessage(12, Microsoft.Extensions.Logging.LogLevel.Error, "Connection {Client} failed")]
+    public static partial void ConnectionFailed(this ILogger log, Exception ex, long client);
+
+    [LoggerMessage(13, Microsoft.Extensions.Logging.LogLevel.Error, "Shard {Shard} work item failed")]
+    public static partial void WorkFailed(this ILogger log, Exception ex, int shard);
+
+    [LoggerMessage(14, Microsoft.Extensions.Logging.LogLevel.Warning, "Closing client {Client}: {Reason}")]
+    public static partial void ClientOverLimit(this ILogger log, long client, string reason);
+
+    [LoggerMessage(15, Microsoft.Extensions.Logging.LogLevel.Debug, "Closing client {Client}: {Reason}")]
+    public static partial void ClientClosed(this ILogger log, long client, string reason);
+
+    [LoggerMessage(16, Microsoft.Extensions.Logging.LogLevel.Information, "CONFIG REWRITE executed with success: {Path}")]
+    public static partial void ConfigRewritten(this ILogger log, string path);
+
+    [LoggerMessage(17, Microsoft.Extensions.Logging.LogLevel.Warning, "CONFIG REWRITE failed for {Path}: {Reason}")]
+    public static partial void ConfigRewriteFailed(this ILogger log, string path, string reason);
+
+    [LoggerMessage(18, Microsoft.Extensions.Logging.LogLevel.Information, "Admin HTTP listening on http://{Address}:{Port} (/healthz /readyz /metrics)")]
+    public static partial void AdminListening(this ILogger log, string address, int port);
+
+    [LoggerMessage(19, Microsoft.Extensions.Logging.LogLevel.Information, "Readiness: gate '{Gate}' holds")]
+    public static partial void GateSet(this ILogger log, string gate);
+
+    [LoggerMessage(20, Microsoft.Extensions.Logging.LogLevel.Information, "Shutdown: readiness is now 503; draining {Clients} client(s)")]
+    public static partial void Draining(this ILogger log, int clients);
+
+    [LoggerMessage(21, Microsoft.Extensions.Logging.LogLevel.Information, "Test hook: holding the listener until a line arrives on stdin")]
+    public static partial void HoldingListener(this ILogger log);
+}

@@ -1,0 +1,164 @@
+using System.Net;
+using System.Text.Json;
+using Basalt.Testing;
+
+namespace Basalt.Server.Tests.Operations;
+
+/// <summary>/healthz, /readyz and /metrics over real HTTP, against servers in this process and in child processes.</summary>
+public sealed class AdminHttpTests
+{
+    [Fact]
+    public async Task Metrics_parse_strictly_and_counters_move_when_commands_run()
+    {
+        await using var s = await InProcessServer.StartAsync();
+        using var c = s.Connect();
+        Assert.Equal("OK", c.Call("SET", "warm", "1").Text);
+
+        var before = await s.ScrapeAsync();
+        var setsBefore = before["basalt_commands_processed_total"].Value(("command", "set")) ?? 0;
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Equal("OK", c.Call("SET", "k" + i, "v", "EX", "100").Text);
+        }
+
+        Assert.Equal("ERR value is not an integer or out of range", c.Call("INCR", "k0").Text);
+        var after = await s.ScrapeAsync();
+
+        Assert.Equal(setsBefore + 10, after["basalt_commands_processed_total"].Value(("command", "set")));
+        Assert.Equal(1, after["basalt_commands_failed_total"].Value(("command", "incr")));
+        Assert.Equal(11, after["basalt_keys"].Value(("db", "0")));
+        Assert.Equal(10, after["basalt_keys_expiring"].Value(("db", "0")));
+        Assert.Equal(1, after["basalt_clients_connected"].Value());
+
+        var latency = after["basalt_command_duration_seconds"];
+        Assert.Equal("histogram", latency.Type);
+        var stringCount = latency.Samples.Single(x => x.Name == "basalt_command_duration_seconds_count" && x.Labels["family"] == "string").Value;
+        Assert.True(stringCount >= 12, $"string-family latency count {stringCount}");
+
+        var readTotal = after["basalt_net_read_bytes_total"].Samples.Sum(x => x.Value);
+        Assert.True(readTotal > before["basalt_net_read_bytes_total"].Samples.Sum(x => x.Value));
+        Assert.Equal(2, after["basalt_shard_wakes_total"].Samples.Count);
+        foreach (var family in new[] { "basalt_shard_messages_sent_total", "basalt_shard_drains_at_cap_total", "basalt_keys_expired_total", "basalt_keys_evicted_total", "basalt_clients_rejected_total", "basalt_memory_used_bytes", "basalt_net_written_bytes_total" })
+        {
+            Assert.True(after.ContainsKey(family), family);
+        }
+    }
+
+    [Fact]
+    public async Task Two_servers_in_one_process_each_export_only_their_own_instruments()
+    {
+        await using (var a = await InProcessServer.StartAsync())
+        {
+            using var ca = a.Connect();
+            for (var i = 0; i < 3; i++)
+            {
+                ca.Call("SET", "a" + i, "1");
+            }
+
+            await using var b = await InProcessServer.StartAsync();
+            using var cb = b.Connect();
+            cb.Call("SET", "b", "1");
+
+            // The strict parser rejects a second TYPE line or a duplicate series, so parsing at all shows
+            // each instrument is registered once per server; the values show whose instruments they are.
+            Assert.Equal(3, (await a.ScrapeAsync())["basalt_commands_processed_total"].Value(("command", "set")));
+            Assert.Equal(1, (await b.ScrapeAsync())["basalt_commands_processed_total"].Value(("command", "set")));
+        }
+
+        // A server started after the first ones stopped, in the same process, starts from zero.
+        await using var again = await InProcessServer.StartAsync();
+        var families = await again.ScrapeAsync();
+        Assert.Null(families["basalt_commands_processed_total"].Value(("command", "set")));
+    }
+
+    [Fact]
+    public async Task Healthz_turns_503_naming_the_loop_a_DEBUG_SLEEP_wedges_then_recovers()
+    {
+        await using var s = await InProcessServer.StartAsync("--enable-debug-command", "yes");
+        using (var ok = await s.Http.GetAsync("/healthz"))
+        {
+            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        }
+
+        using var c = s.Connect();
+        c.SendRaw(RespConnection.Encode("DEBUG", "SLEEP", "8"));
+
+        string? body = null;
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (DateTime.UtcNow < deadline)
+        {
+            using var r = await s.Http.GetAsync("/healthz");
+            if (r.StatusCode == HttpStatusCode.ServiceUnavailable)
+            {
+                body = await r.Content.ReadAsStringAsync();
+                break;
+            }
+
+            await Task.Delay(250);
+        }
+
+        Assert.NotNull(body);
+        using var json = JsonDocument.Parse(body);
+        var stuck = json.RootElement.GetProperty("unresponsive");
+        Assert.Equal(1, stuck.GetArrayLength());
+        Assert.Matches("^shard-[01]$", stuck[0].GetProperty("loop").GetString());
+        Assert.True(stuck[0].GetProperty("busy_ms").GetInt64() >= BasaltServer.UnresponsiveAfterMs);
+
+        Assert.Equal("OK", c.Read().Text);
+        using var healed = await s.Http.GetAsync("/healthz");
+        Assert.Equal(HttpStatusCode.OK, healed.StatusCode);
+    }
+
+    [Fact]
+    public void DEBUG_is_refused_unless_enable_debug_command_allows_it()
+    {
+        using var server = ServerProcess.StartBasalt();
+        using var c = server.Connect();
+        Assert.StartsWith("ERR DEBUG command not allowed.", c.Call("DEBUG", "SLEEP", "0").Text);
+    }
+
+    [Fact]
+    public async Task Readyz_is_503_with_gates_and_Retry_After_until_the_listener_is_bound_then_200()
+    {
+        var adminPort = ServerProcess.FreePort();
+        using var server = ServerProcess.StartBasalt(new BasaltStart("--admin-port", adminPort.ToString(System.Globalization.CultureInfo.InvariantCulture))
+        {
+            Environment = new Dictionary<string, string> { ["BASALT_TEST_HOLD_LISTENER"] = "1" },
+            Stdin = true,
+            ReadyLine = "holding the listener",
+        });
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{adminPort}") };
+
+        using (var starting = await http.GetAsync("/readyz"))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, starting.StatusCode);
+            Assert.Equal("application/json", starting.Content.Headers.ContentType!.MediaType);
+            Assert.Equal(TimeSpan.FromSeconds(1), starting.Headers.RetryAfter!.Delta);
+            using var json = JsonDocument.Parse(await starting.Content.ReadAsStringAsync());
+            Assert.Equal("starting", json.RootElement.GetProperty("status").GetString());
+            var gates = json.RootElement.GetProperty("gates");
+            Assert.True(gates.GetProperty("config").GetBoolean());
+            Assert.True(gates.GetProperty("storage").GetBoolean());
+            Assert.False(gates.GetProperty("listener").GetBoolean());
+            Assert.Equal(1, json.RootElement.GetProperty("retry_after_s").GetInt32());
+        }
+
+        server.WriteLine("go");
+        Assert.True(server.WaitForLog("Ready to accept connections", TimeSpan.FromSeconds(30)), server.Log);
+        using var ready = await http.GetAsync("/readyz");
+        Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        using var body = JsonDocument.Parse(await ready.Content.ReadAsStringAsync());
+        Assert.Equal("ready", body.RootElement.GetProperty("status").GetString());
+        Assert.False(ready.Headers.Contains("Retry-After"));
+        using var c = server.Connect();
+        Assert.Equal("PONG", c.Call("PING").Text);
+    }
+
+    [Fact]
+    public void Admin_port_0_disables_the_admin_port()
+    {
+        using var server = ServerProcess.StartBasalt("--admin-port", "0");
+        Assert.Contains("admin-port=off", server.Log, StringComparison.Ordinal);
+        Assert.DoesNotContain("Admin HTTP listening", server.Log, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,51 @@
+using Basalt.Server.Observability;
+using Basalt.Testing;
+
+namespace Basalt.Server.Tests.Operations;
+
+/// <summary>A BasaltServer started inside the test process, with its admin port on a free loopback port.</summary>
+public sealed class InProcessServer : IAsyncDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "basalt-inproc-" + Guid.NewGuid().ToString("N"));
+
+    private InProcessServer(BasaltServer server, HttpClient http)
+    {
+        Server = server;
+        Http = http;
+    }
+
+    public BasaltServer Server { get; }
+
+    public HttpClient Http { get; }
+
+    public static async Task<InProcessServer> StartAsync(params string[] extra)
+    {
+        var adminPort = ServerProcess.FreePort();
+        var config = new ServerConfig();
+        config.ApplyArguments(["--port", "0", "--admin-port", adminPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--shards", "2", "--loglevel", "warning", .. extra]);
+        var server = new BasaltServer(config);
+        await server.StartAsync();
+        var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{adminPort}"), Timeout = TimeSpan.FromSeconds(30) };
+        return new InProcessServer(server, http);
+    }
+
+    public RespConnection Connect() => new(Server.Port);
+
+    public async Task<Dictionary<string, MetricFamily>> ScrapeAsync()
+    {
+        using var response = await Http.GetAsync("/metrics");
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(PrometheusExporter.ContentType, response.Content.Headers.ContentType!.ToString());
+        return ExpositionParser.Parse(await response.Content.ReadAsStringAsync());
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        await Server.DisposeAsync();
+        if (Directory.Exists(_dir))
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+    }
+}
