@@ -197,12 +197,10 @@ internal static class ConfigRewriter
         var defaults = new ServerConfig();
         var lines = new List<string>(old.Length);
         var firstLine = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
+        var hasMarker = false;
         foreach (var line in old)
         {
-            if (line.Trim() == Marker)
-            {
-                continue; // written again below if anything is appended
-            }
+            hasMarker |= line.Trim() == Marker;
 
             var words = ConfigFileReader.SplitLine(line);
             if (words is { Count: > 0 } && config.TryFind(words[0], out var s))
@@ -235,7 +233,11 @@ internal static class ConfigRewriter
 
         if (tail.Count > 0)
         {
-            lines.Add(Marker);
+            if (!hasMarker)
+            {
+                lines.Add(Marker);
+            }
+
             lines.AddRange(tail);
         }
 

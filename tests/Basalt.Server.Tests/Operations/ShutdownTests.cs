@@ -1,0 +1,104 @@
+using System.Net.Sockets;
+using Basalt.Protocol;
+using Basalt.Testing;
+
+namespace Basalt.Server.Tests.Operations;
+
+/// <summary>SIGTERM and SHUTDOWN stop the server gracefully: readiness first, then drain, then exit 0.</summary>
+public sealed class ShutdownTests
+{
+    [Fact]
+    public async Task SIGTERM_mid_pipeline_gives_every_reply_or_a_clean_close_and_exits_0()
+    {
+        using var server = ServerProcess.StartBasalt("--shards", "2");
+        using var client = new TcpClient("127.0.0.1", server.Port);
+        var stream = client.GetStream();
+
+        // One large pipeline of cross-shard writes, written while the server is told to stop.
+        const int Commands = 20_000;
+        var batch = new List<byte>();
+        for (var i = 0; i < Commands; i++)
+        {
+            batch.AddRange(RespConnection.Encode("SET", "key:" + i, "value-" + i));
+        }
+
+        var bytes = batch.ToArray();
+        var half = bytes.Length / 2;
+        await stream.WriteAsync(bytes.AsMemory(0, half));
+        var exit = Task.Run(() => server.Terminate(TimeSpan.FromSeconds(30)));
+        try
+        {
+            await stream.WriteAsync(bytes.AsMemory(half));
+        }
+        catch (IOException)
+        {
+            // The server may close before the second half is sent: that is the clean-close outcome.
+        }
+
+        // Read until EOF: every byte received must be whole +OK replies, in order; nothing torn.
+        var received = new MemoryStream();
+        var buffer = new byte[65536];
+        try
+        {
+            int n;
+            while ((n = await stream.ReadAsync(buffer)) > 0)
+            {
+                await received.WriteAsync(buffer.AsMemory(0, n));
+            }
+        }
+        catch (IOException ex) when (ex.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionReset })
+        {
+        }
+
+        var data = received.ToArray();
+        var replies = 0;
+        var offset = 0;
+        while (offset < data.Length && RespValueReader.TryRead(data.AsSpan(offset), out var v, out var used))
+        {
+            Assert.Equal("OK", v!.Text);
+            offset += used;
+            replies++;
+        }
+
+        Assert.Equal(data.Length, offset); // no torn reply: the stream ends on a reply boundary
+        Assert.InRange(replies, 0, Commands);
+        Assert.Equal(0, await exit);
+        Assert.Contains("readiness is now 503", server.Log, StringComparison.Ordinal);
+        Assert.Contains("ready to exit", server.Log, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SIGTERM_with_a_pipeline_fully_sent_answers_all_of_it_before_closing()
+    {
+        using var server = ServerProcess.StartBasalt("--shards", "2");
+        using var c = server.Connect();
+        const int Commands = 5_000;
+        var batch = new List<byte>();
+        for (var i = 0; i < Commands; i++)
+        {
+            batch.AddRange(RespConnection.Encode("INCR", "{counter}" + (i % 7)));
+        }
+
+        c.SendRaw(batch.ToArray());
+        Assert.Equal(1, c.Read().Integer);
+        var exit = Task.Run(() => server.Terminate(TimeSpan.FromSeconds(30)));
+        for (var i = 1; i < Commands; i++)
+        {
+            Assert.Equal((i / 7) + 1, c.Read().Integer);
+        }
+
+        Assert.True(c.IsClosedByServer());
+        Assert.Equal(0, await exit);
+    }
+
+    [Fact]
+    public void SHUTDOWN_exits_0_with_no_reply()
+    {
+        using var server = ServerProcess.StartBasalt();
+        using var c = server.Connect();
+        c.SendRaw(RespConnection.Encode("SHUTDOWN", "NOSAVE"));
+        Assert.True(c.IsClosedByServer());
+        Assert.True(server.WaitForExit(TimeSpan.FromSeconds(30)));
+        Assert.Equal(0, server.ExitCode);
+    }
+}
