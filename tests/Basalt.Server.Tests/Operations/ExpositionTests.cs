@@ -71,6 +71,25 @@ public sealed class ExpositionTests
         Assert.Equal(1, families["test_g"].Value());
     }
 
+    [Fact]
+    public void Recording_a_latency_measurement_allocates_nothing()
+    {
+        using var meter = new Meter("test.alloc");
+        using var exporter = new PrometheusExporter(meter);
+        var h = meter.CreateHistogram<double>("test.latency", "s");
+        var tag = new KeyValuePair<string, object?>("family", "string");
+        h.Record(0.001, tag); // first measurement on this thread creates its cells
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 10_000; i++)
+        {
+            h.Record(i * 1e-6, tag);
+        }
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(0, allocated);
+    }
+
     [Theory]
     [InlineData("x 1\n", "no TYPE line")]
     [InlineData("# TYPE x gauge\nx 1", "end with a line feed")]
