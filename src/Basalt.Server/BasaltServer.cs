@@ -142,8 +142,8 @@ public sealed class BasaltServer : IAsyncDisposable
         Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
         _acceptThread.Start();
         Readiness.Set("listener");
-        Log.Banner(ServerInfo.Version, ServerInfo.RedisVersion, Environment.ProcessId, Port, AdminPort == 0 ? "off" : AdminPort.ToString(CultureInfo.InvariantCulture), Loops.Length, Path.GetFullPath(Config.Dir), Config.ConfigFile ?? "(none)");
-        Log.Ready();
+        Logs.Startup.Banner(ServerInfo.Version, ServerInfo.RedisVersion, Environment.ProcessId, Port, AdminPort == 0 ? "off" : AdminPort.ToString(CultureInfo.InvariantCulture), Loops.Length, Path.GetFullPath(Config.Dir), Config.ConfigFile ?? "(none)");
+        Logs.Startup.Ready();
     }
 
     /// <summary>

@@ -26,15 +26,24 @@ public sealed class LogSetup : IDisposable
         Factory = LoggerFactory.Create(b =>
         {
             b.SetMinimumLevel(Microsoft.Extensions.Logging.LogLevel.Trace);
-            b.AddFilter((category, l) => (int)l >= _threshold && (category is null || !category.StartsWith("Microsoft.", StringComparison.Ordinal) || l >= Microsoft.Extensions.Logging.LogLevel.Warning));
+            b.AddFilter((category, l) => category == StartupCategory || ((int)l >= _threshold && (category is null || !category.StartsWith("Microsoft.", StringComparison.Ordinal) || l >= Microsoft.Extensions.Logging.LogLevel.Warning)));
             b.AddSimpleConsole(ConfigureConsole);
         });
         Server = Factory.CreateLogger("basalt");
+        Startup = Factory.CreateLogger(StartupCategory);
     }
+
+    /// <summary>
+    /// The banner and the ready line are written at every loglevel (Redis logs its version line at
+    /// warning level for the same reason): operators and supervisors look for them.
+    /// </summary>
+    public const string StartupCategory = "basalt.startup";
 
     public ILoggerFactory Factory { get; }
 
     public ILogger Server { get; }
+
+    public ILogger Startup { get; }
 
     public LogLevel Level
     {

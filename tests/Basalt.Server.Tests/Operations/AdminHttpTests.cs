@@ -161,4 +161,29 @@ public sealed class AdminHttpTests
         Assert.Contains("admin-port=off", server.Log, StringComparison.Ordinal);
         Assert.DoesNotContain("Admin HTTP listening", server.Log, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Shutdown_turns_readyz_503_while_in_flight_work_finishes()
+    {
+        var s = await InProcessServer.StartAsync("--enable-debug-command", "yes");
+        await using (s)
+        {
+            using var c = s.Connect();
+            c.SendRaw(RespConnection.Encode("DEBUG", "SLEEP", "2"));
+            await Task.Delay(200); // let the loop pick the command up
+            var stop = s.Server.StopAsync();
+
+            using (var r = await s.Http.GetAsync("/readyz"))
+            {
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, r.StatusCode);
+                using var json = JsonDocument.Parse(await r.Content.ReadAsStringAsync());
+                Assert.Equal("stopping", json.RootElement.GetProperty("status").GetString());
+            }
+
+            Assert.False(stop.IsCompleted);
+            Assert.Equal("OK", c.Read().Text); // the command in flight still gets its reply
+            Assert.True(c.IsClosedByServer());
+            await stop;
+        }
+    }
 }

@@ -173,6 +173,23 @@ public sealed class ConfigTests : IDisposable
         Assert.Contains($"{path}:2: 'maxclients': argument must be between 1 and", lines[0], StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Loglevel_filters_lines_at_startup_and_changes_at_runtime_but_the_banner_always_prints()
+    {
+        using var server = ServerProcess.StartBasalt("--loglevel", "warning");
+        Assert.Contains("pid=", server.Log, StringComparison.Ordinal);
+        Assert.DoesNotContain("Readiness: gate", server.Log, StringComparison.Ordinal);
+
+        using var admin = server.Connect();
+        Assert.Equal("OK", admin.Call("CONFIG", "SET", "loglevel", "debug").Text);
+        using (var other = server.Connect())
+        {
+            Assert.Equal("OK", other.Call("QUIT").Text);
+        }
+
+        Assert.True(server.WaitForLog("Closing client", TimeSpan.FromSeconds(10)), server.Log);
+    }
+
     private string Write(string name, string text)
     {
         var path = Path.Combine(_dir, name);
