@@ -237,6 +237,11 @@ public sealed class BasaltServer : IAsyncDisposable
     /// </summary>
     public async Task PublishGaugesAsync(TimeSpan timeout)
     {
+        if (_stopping)
+        {
+            return; // loops are draining or gone: the last published values stand
+        }
+
         var remaining = Loops.Length;
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         foreach (var l in Loops)

@@ -8,8 +8,12 @@ namespace Basalt.Server.Shards;
 /// One shard: the op runs there whole (inline when it is this loop's shard).
 /// Several shards: hold each shard in ascending order (so two ops can never wait on each other),
 /// run the phases on all of them, reply while still holding them, then release them all.
-/// A single-phase op runs on each shard the moment it is held (strict two-phase locking), one
-/// round trip per remote shard instead of two.
+/// A single-phase op runs on each shard the moment it is held, one round trip per remote shard
+/// instead of two; and the last shard releases itself as soon as its part has run. That is still
+/// two-phase locking: by then every shard has been held and has run (the growing phase is over), the
+/// earlier shards stay held until the reply is written, and an op that needs any of them must wait,
+/// because every op takes its shards in the same ascending order. What a shard hands back is a copy,
+/// so the reply never reads a shard that is serving others again.
 /// While a shard is held, everything else for it waits in its FIFO, so nothing interleaves.
 /// </summary>
 internal sealed class OpRun
@@ -20,6 +24,7 @@ internal sealed class OpRun
     private int _lockIndex;
     private int _phase;
     private int _pending;
+    private readonly long _start = System.Diagnostics.Stopwatch.GetTimestamp();
 
     public OpRun(Connection conn, ShardOp op)
     {
@@ -42,7 +47,7 @@ internal sealed class OpRun
         switch (_op.Shards.Length)
         {
             case 0:
-                _op.Reply(_conn.Output);
+                ReplyAndRecord();
                 return true;
             case 1 when _op.Shards[0] == Home.Id && !Home.IsHeld:
                 Home.RunWholeOp(_op, _conn.Output);
@@ -51,7 +56,7 @@ internal sealed class OpRun
                 _steps[0].Send(OpStep.StepKind.Whole, 0, _conn.Output.Protocol);
                 return false;
             default:
-                _steps[0].Send(_op.SinglePhase ? OpStep.StepKind.HoldAndRun : OpStep.StepKind.Hold, 0, 0);
+                SendHold(0);
                 return false;
         }
     }
@@ -76,9 +81,10 @@ internal sealed class OpRun
 
                 break;
             case OpStep.StepKind.HoldAndRun:
+            case OpStep.StepKind.RunLast:
                 if (++_lockIndex < _steps.Length)
                 {
-                    _steps[_lockIndex].Send(OpStep.StepKind.HoldAndRun, 0, 0);
+                    SendHold(_lockIndex);
                 }
                 else
                 {
@@ -103,6 +109,23 @@ internal sealed class OpRun
         }
     }
 
+    /// <summary>Writes the reply and counts the command on the home loop; its latency is the coordinator's wall time.</summary>
+    private void ReplyAndRecord()
+    {
+        var before = _conn.Output.Length;
+        _op.Reply(_conn.Output);
+        var failed = _conn.Output.Length > before && _conn.Output.Buffer[before] == (byte)'-';
+        Home.RecordCommand(_op.Spec, System.Diagnostics.Stopwatch.GetTimestamp() - _start, failed);
+    }
+
+    private void SendHold(int index)
+    {
+        var kind = !_op.SinglePhase ? OpStep.StepKind.Hold
+            : index == _steps.Length - 1 ? OpStep.StepKind.RunLast
+            : OpStep.StepKind.HoldAndRun;
+        _steps[index].Send(kind, 0, 0);
+    }
+
     private void StartPhase(int phase)
     {
         _phase = phase;
@@ -116,10 +139,13 @@ internal sealed class OpRun
     private void Finish()
     {
         // Reply while every shard is still held: the reply reflects one atomic point.
-        _op.Reply(_conn.Output);
+        ReplyAndRecord();
         foreach (var s in _steps)
         {
-            s.Send(OpStep.StepKind.Release, 0, 0);
+            if (s.Kind != OpStep.StepKind.RunLast)
+            {
+                s.Send(OpStep.StepKind.Release, 0, 0);
+            }
         }
 
         _conn.OnOpDone();
@@ -133,6 +159,9 @@ internal sealed class OpStep(OpRun run, int shard) : ShardWork
     {
         Hold,
         HoldAndRun,
+
+        /// <summary>The last shard of a single-phase op: wait for the shard, run, and release at once.</summary>
+        RunLast,
         Phase,
         Whole,
         Release,
@@ -178,6 +207,11 @@ internal sealed class OpStep(OpRun run, int shard) : ShardWork
             case StepKind.HoldAndRun:
                 loop.Hold(run);
                 loop.RunOpPhase(run.Op, 0);
+                break;
+            case StepKind.RunLast:
+                loop.Hold(run);
+                loop.RunOpPhase(run.Op, 0);
+                loop.Release(run);
                 break;
             case StepKind.Phase:
                 loop.RunOpPhase(run.Op, _phase);

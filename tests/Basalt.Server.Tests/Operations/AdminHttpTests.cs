@@ -22,11 +22,15 @@ public sealed class AdminHttpTests
         }
 
         Assert.Equal("ERR value is not an integer or out of range", c.Call("INCR", "k0").Text);
+
+        // A multi-shard command is counted once, by the loop that coordinated it.
+        Assert.Equal("OK", c.Call("MSET", "m0", "1", "m1", "1", "m2", "1", "m3", "1", "m4", "1", "m5", "1", "m6", "1", "m7", "1").Text);
         var after = await s.ScrapeAsync();
+        Assert.Equal(1, after["basalt_commands_processed_total"].Value(("command", "mset")));
 
         Assert.Equal(setsBefore + 10, after["basalt_commands_processed_total"].Value(("command", "set")));
         Assert.Equal(1, after["basalt_commands_failed_total"].Value(("command", "incr")));
-        Assert.Equal(11, after["basalt_keys"].Value(("db", "0")));
+        Assert.Equal(19, after["basalt_keys"].Value(("db", "0")));
         Assert.Equal(10, after["basalt_keys_expiring"].Value(("db", "0")));
         Assert.Equal(1, after["basalt_clients_connected"].Value());
 
