@@ -71,6 +71,33 @@ public sealed class AtomicityTests(BasaltFixture fixture)
     }
 
     [Fact]
+    public void Whole_keyspace_readers_never_see_part_of_an_MSET_or_DEL_holding_only_its_keys()
+    {
+        // MSET and DEL hold only their keys on each shard; KEYS holds every shard whole. Each batch is
+        // ten keys spread over the shards, written and deleted as one, so KEYS must count a multiple of ten.
+        static string[] Batch(int w, int i) => Enumerable.Range(0, 10).Select(j => $"batch-{w}-{i}-{j}").ToArray();
+        var torn = RunStress(
+            writers: 6,
+            writerOps: 500,
+            writer: (c, w, i) =>
+            {
+                c.Call(Batch(w, i).SelectMany(k => new[] { k, "v" }).Prepend("MSET").ToArray());
+                if (i % 3 == 2)
+                {
+                    c.Call(Batch(w, i - 1).Prepend("DEL").ToArray());
+                }
+            },
+            readers: 3,
+            readerOps: 300,
+            check: c =>
+            {
+                var n = c.Call("KEYS", "batch-*").Items!.Count;
+                return n % 10 == 0 ? null : $"KEYS saw {n} batch keys";
+            });
+        Assert.Null(torn);
+    }
+
+    [Fact]
     public void A_key_renamed_back_and_forth_across_shards_always_exists_exactly_once()
     {
         const string A = "ren:a";

@@ -39,6 +39,8 @@ internal sealed class CountOp : ShardOp
 {
     public override bool SinglePhase => true;
 
+    public override bool KeyScoped => true;
+
     private readonly Mode _mode;
     private readonly long[] _counts;
 

@@ -8,6 +8,8 @@ internal sealed class MGetOp : ShardOp
 {
     public override bool SinglePhase => true;
 
+    public override bool KeyScoped => true;
+
     private readonly byte[]?[] _values;
 
     public MGetOp(in OpRequest r)
@@ -56,6 +58,8 @@ internal sealed class MSetOp : ShardOp
     private readonly bool[] _exists;
 
     public override bool SinglePhase => !_nx;
+
+    public override bool KeyScoped => !_nx;
     private bool _abort;
 
     public MSetOp(in OpRequest r, bool onlyIfNoneExist)

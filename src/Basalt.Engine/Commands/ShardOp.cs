@@ -14,6 +14,9 @@ namespace Basalt.Engine.Commands;
 public abstract class ShardOp
 {
     private byte[]? _keyShard;
+    private int _keyFirst;
+    private int _keyStep;
+    private int _keyLast;
 
     protected ShardOp(in OpRequest request)
     {
@@ -53,6 +56,33 @@ public abstract class ShardOp
     /// </summary>
     public virtual bool SinglePhase => false;
 
+    /// <summary>
+    /// True when the op reads and writes only its routed keys, in one phase. A shard then holds just
+    /// those keys for it (see <see cref="KeysOn"/>), and commands on other keys keep running there.
+    /// An op that looks at the whole keyspace, or needs several phases, holds whole shards.
+    /// </summary>
+    public virtual bool KeyScoped => false;
+
+    /// <summary>Adds the hash of each of this op's keys that <paramref name="shard"/> owns (db included) to <paramref name="into"/>.</summary>
+    public void KeysOn(int shard, List<ulong> into)
+    {
+        if (_keyShard is null)
+        {
+            return;
+        }
+
+        for (var i = _keyFirst; i <= _keyLast; i += _keyStep)
+        {
+            if (_keyShard[i] == shard)
+            {
+                into.Add(LockHash(Db, Args[i]));
+            }
+        }
+    }
+
+    /// <summary>The identity a shard locks a key by: a seeded hash of db and key. Two keys that collide only wait for each other.</summary>
+    public static ulong LockHash(int db, ReadOnlySpan<byte> key) => KeyHash.Of(key) ^ ((ulong)(uint)db * 0x9E3779B97F4A7C15);
+
     /// <summary>On the coordinator, after <paramref name="phase"/> ran on every shard: true to run the next one.</summary>
     public virtual bool Continue(int phase) => false;
 
@@ -67,6 +97,9 @@ public abstract class ShardOp
         }
 
         _keyShard = new byte[Args.Count];
+        _keyFirst = first;
+        _keyStep = step;
+        _keyLast = last;
         Span<bool> seen = stackalloc bool[Slots.ShardCount];
         var distinct = 0;
         for (var i = first; i <= last; i += step)

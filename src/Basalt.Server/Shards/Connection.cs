@@ -348,7 +348,7 @@ internal sealed unsafe class Connection
             case Route.Keyed:
                 LastCommand = spec!.FullName;
                 var target = router.ShardOfKeyed(spec, args);
-                if (!_grouping && target == Loop.Id && !Loop.IsHeld)
+                if (!_grouping && target == Loop.Id && Loop.CanRunKeyedNow(spec, args, Db))
                 {
                     Loop.ExecuteKeyed(spec, args, Output, Db, NoTouch);
                     CheckOutputLimit();

@@ -49,7 +49,7 @@ internal sealed class OpRun
             case 0:
                 ReplyAndRecord();
                 return true;
-            case 1 when _op.Shards[0] == Home.Id && !Home.IsHeld:
+            case 1 when _op.Shards[0] == Home.Id && Home.IsFree:
                 Home.RunWholeOp(_op, _conn.Output);
                 return true;
             case 1:
@@ -171,8 +171,13 @@ internal sealed class OpStep(OpRun run, int shard) : ShardWork
 
     public ReplyBuffer? Reply { get; private set; }
 
+    // The lock identities of the op's keys on this shard, for a key-scoped op; computed on the home
+    // loop when the step is sent (the request bytes are still there), kept for the release.
+    private readonly List<ulong> _keyHashes = [];
     private int _phase;
     private bool _returning;
+
+    private bool KeyScoped => run.Op.KeyScoped;
 
     public void Send(StepKind kind, int phase, int protocol)
     {
@@ -184,11 +189,23 @@ internal sealed class OpStep(OpRun run, int shard) : ShardWork
             Reply = new ReplyBuffer(256) { Protocol = protocol };
         }
 
+        if (kind is StepKind.HoldAndRun or StepKind.RunLast or StepKind.Whole && KeyScoped)
+        {
+            _keyHashes.Clear();
+            run.Op.KeysOn(shard, _keyHashes);
+        }
+
         run.Home.Server.Loops[shard].PostOrRun(this);
     }
 
+    /// <summary>Completions, and the holder's own phases and releases, never wait behind the hold they belong to.</summary>
     public override bool BypassesHold(ShardLoop loop) =>
-        _returning || (Kind is StepKind.Phase or StepKind.Release && ReferenceEquals(loop.Holder, run));
+        _returning || Kind == StepKind.Release || (Kind == StepKind.Phase && ReferenceEquals(loop.Locks.Exclusive, run));
+
+    public override bool Admissible(ShardLoop loop) =>
+        Kind is StepKind.HoldAndRun or StepKind.RunLast or StepKind.Whole && KeyScoped
+            ? loop.Locks.KeysFree(_keyHashes)
+            : !loop.Locks.Any;
 
     public override void Execute(ShardLoop loop)
     {
@@ -202,16 +219,24 @@ internal sealed class OpStep(OpRun run, int shard) : ShardWork
         switch (Kind)
         {
             case StepKind.Hold:
-                loop.Hold(run);
+                loop.Locks.TakeExclusive(run);
                 break;
             case StepKind.HoldAndRun:
-                loop.Hold(run);
+                if (KeyScoped)
+                {
+                    loop.Locks.TakeKeys(_keyHashes);
+                }
+                else
+                {
+                    loop.Locks.TakeExclusive(run);
+                }
+
                 loop.RunOpPhase(run.Op, 0);
                 break;
             case StepKind.RunLast:
-                loop.Hold(run);
+                // Admitted only when nothing it needs is held, and it runs to the end on this thread:
+                // there is nothing to hold past this step.
                 loop.RunOpPhase(run.Op, 0);
-                loop.Release(run);
                 break;
             case StepKind.Phase:
                 loop.RunOpPhase(run.Op, _phase);
@@ -220,7 +245,15 @@ internal sealed class OpStep(OpRun run, int shard) : ShardWork
                 loop.RunWholeOp(run.Op, Reply!);
                 break;
             case StepKind.Release:
-                loop.Release(run);
+                if (KeyScoped)
+                {
+                    loop.Locks.ReleaseKeys(_keyHashes);
+                }
+                else
+                {
+                    loop.Locks.ReleaseExclusive(run);
+                }
+
                 return;
         }
 

@@ -87,10 +87,11 @@ internal sealed unsafe class ShardLoop : IDisposable
     /// <summary>Set during a graceful stop: each connection is closed as soon as it has nothing in flight.</summary>
     public bool Draining => _draining;
 
-    /// <summary>The op currently holding this shard, or null.</summary>
-    public OpRun? Holder { get; private set; }
+    /// <summary>Which ops hold this shard (whole, or some of its keys) for a multi-shard op.</summary>
+    public ShardLocks Locks { get; } = new();
 
-    public bool IsHeld => Holder is not null;
+    /// <summary>Nothing waits for this shard and nothing holds it.</summary>
+    public bool IsFree => _held.Count == 0 && !Locks.Any;
 
     public bool OnLoopThread => Thread.CurrentThread == _thread;
 
@@ -311,22 +312,8 @@ internal sealed unsafe class ShardLoop : IDisposable
         }
     }
 
-    public void Hold(OpRun run)
-    {
-        Debug.Assert(Holder is null, "hold granted twice");
-        Holder = run;
-    }
-
-    /// <summary>
-    /// Releases the hold. What waited for it runs from the loop's turn (<see cref="RunHeld"/>), not
-    /// from here: running it inline would let a release pump connections that release again, and
-    /// the stack would grow with the number of waiting clients.
-    /// </summary>
-    public void Release(OpRun run)
-    {
-        Debug.Assert(ReferenceEquals(Holder, run), "release by a non-holder");
-        Holder = null;
-    }
+    /// <summary>True when a keyed command for this shard may run inline now: nothing waits ahead of it and none of its keys is held.</summary>
+    public bool CanRunKeyedNow(CommandSpec spec, ArgView args, int db) => _held.Count == 0 && Locks.KeysFree(spec, args, db);
 
     /// <summary>Close every connection and free the reactor. Called after the thread stopped.</summary>
     public void Dispose()
@@ -343,7 +330,7 @@ internal sealed unsafe class ShardLoop : IDisposable
     private void Submit(ShardWork work)
     {
         // Work that waited for a hold keeps its place: nothing new jumps ahead of it.
-        if ((Holder is not null || _held.Count > 0) && !work.BypassesHold(this))
+        if (!work.BypassesHold(this) && (_held.Count > 0 || !work.Admissible(this)))
         {
             _held.Enqueue(work);
             return;
@@ -352,10 +339,10 @@ internal sealed unsafe class ShardLoop : IDisposable
         work.Execute(this);
     }
 
-    /// <summary>Runs work that waited for a hold, in arrival order, until another op takes the shard.</summary>
+    /// <summary>Runs work that waited for a hold, in arrival order, until the next one in line must wait again.</summary>
     private void RunHeld()
     {
-        while (Holder is null && _held.Count > 0)
+        while (_held.Count > 0 && _held.Peek().Admissible(this))
         {
             _held.Dequeue().Execute(this);
         }
@@ -397,7 +384,7 @@ internal sealed unsafe class ShardLoop : IDisposable
 
         var drained = DrainInbox();
         RunHeld();
-        var timeout = drained == InboxDrainCap || (Holder is null && _held.Count > 0) ? 0 : NextTimerDelay();
+        var timeout = drained == InboxDrainCap || (_held.Count > 0 && _held.Peek().Admissible(this)) ? 0 : NextTimerDelay();
         if (timeout != 0)
         {
             // Announce the park, then re-check: a producer that enqueued before seeing the flag
@@ -469,7 +456,7 @@ internal sealed unsafe class ShardLoop : IDisposable
 
     private void CheckDrained()
     {
-        if (_drained.Task.IsCompleted || Holder is not null || _held.Count > 0)
+        if (_drained.Task.IsCompleted || !IsFree)
         {
             return;
         }
@@ -543,7 +530,7 @@ internal sealed unsafe class ShardLoop : IDisposable
     private void RunTimers()
     {
         var now = Environment.TickCount64;
-        if (_nextExpireAt != 0 && now >= _nextExpireAt && !IsHeld)
+        if (_nextExpireAt != 0 && now >= _nextExpireAt && !Locks.Any)
         {
             // A bounded slice: 1 ms, then back to serving; if work remains, run again on the next turn.
             var more = Store.ActiveExpire(NowMs, TimeSpan.FromMilliseconds(1));

@@ -15,6 +15,9 @@ internal abstract class ShardWork
     /// </summary>
     public abstract bool BypassesHold(ShardLoop loop);
 
+    /// <summary>True when this work may run on <paramref name="loop"/> now, given who holds it. By default: only when nothing does.</summary>
+    public virtual bool Admissible(ShardLoop loop) => !loop.Locks.Any;
+
     public abstract void Execute(ShardLoop loop);
 }
 
@@ -101,6 +104,31 @@ internal sealed class CommandGroup : ShardWork
     }
 
     public override bool BypassesHold(ShardLoop loop) => Returning;
+
+    /// <summary>A group may run beside key holds as long as none of its commands' keys is held.</summary>
+    public override bool Admissible(ShardLoop loop)
+    {
+        var locks = loop.Locks;
+        if (!locks.Any)
+        {
+            return true;
+        }
+
+        if (locks.Exclusive is not null)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < Count; i++)
+        {
+            if (!locks.KeysFree(_specs[i], new ArgView(_buffer, _offsets, _lengths, _argStart[i], _argCount[i]), _db))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     public override void Execute(ShardLoop loop)
     {
