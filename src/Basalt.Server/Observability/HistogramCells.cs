@@ -7,11 +7,36 @@ namespace Basalt.Server.Observability;
 /// </summary>
 internal sealed class HistogramCells(double[] bounds)
 {
+    // The recording thread's most recent series: a loop records the same few label sets over and over,
+    // so this check usually ends the lookup without touching the thread's list.
+    [ThreadStatic]
+    private static Series? t_last;
+
     private readonly ThreadLocal<List<Series>> _perThread = new(static () => [], trackAllValues: true);
 
     public double[] Bounds { get; } = bounds;
 
     public void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        var series = t_last;
+        if (series is null || !ReferenceEquals(series.Owner, this) || !series.Matches(tags))
+        {
+            series = Find(tags);
+            t_last = series;
+        }
+
+        var b = 0;
+        var bounds = Bounds;
+        while (b < bounds.Length && value > bounds[b])
+        {
+            b++;
+        }
+
+        Volatile.Write(ref series.Counts[b], series.Counts[b] + 1);
+        Volatile.Write(ref series.Sum, series.Sum + value);
+    }
+
+    private Series Find(ReadOnlySpan<KeyValuePair<string, object?>> tags)
     {
         var list = _perThread.Value!;
         Series? series = null;
@@ -27,21 +52,14 @@ internal sealed class HistogramCells(double[] bounds)
         if (series is null)
         {
             // First measurement of this label set on this thread: the only allocation, once per thread and series.
-            series = new Series(tags.ToArray(), Bounds.Length + 1);
+            series = new Series(this, tags.ToArray(), Bounds.Length + 1);
             lock (list)
             {
                 list.Add(series);
             }
         }
 
-        var b = 0;
-        while (b < Bounds.Length && value > Bounds[b])
-        {
-            b++;
-        }
-
-        Volatile.Write(ref series.Counts[b], series.Counts[b] + 1);
-        Volatile.Write(ref series.Sum, series.Sum + value);
+        return series;
     }
 
     /// <summary>Every label set's counts, summed across threads.</summary>
@@ -61,7 +79,7 @@ internal sealed class HistogramCells(double[] bounds)
                 var target = merged.Find(m => m.Matches(s.Tags));
                 if (target is null)
                 {
-                    target = new Series(s.Tags, s.Counts.Length);
+                    target = new Series(this, s.Tags, s.Counts.Length);
                     merged.Add(target);
                 }
 
@@ -77,11 +95,13 @@ internal sealed class HistogramCells(double[] bounds)
         return merged;
     }
 
-    internal sealed class Series(KeyValuePair<string, object?>[] tags, int buckets)
+    internal sealed class Series(HistogramCells owner, KeyValuePair<string, object?>[] tags, int buckets)
     {
 #pragma warning disable CA1051 // Fields, so Volatile can take them by ref across threads.
         public double Sum;
 #pragma warning restore CA1051
+
+        public HistogramCells Owner { get; } = owner;
 
         public KeyValuePair<string, object?>[] Tags { get; } = tags;
 
