@@ -34,6 +34,11 @@ internal sealed unsafe class ShardLoop : IDisposable
     private static ShardLoop? t_current;
 
     private readonly Histogram<double> _commandDuration;
+
+    // Loops this loop posted to during the current turn while they were parked: woken once, before this loop parks.
+    private readonly bool[] _wakePending;
+    private readonly int[] _wakeList;
+    private int _wakeCount;
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _sleeping;
     private bool _draining;
@@ -50,6 +55,8 @@ internal sealed unsafe class ShardLoop : IDisposable
         Gauges = new ShardGauges(server.Options.Databases);
         _commandDuration = server.Metrics.CommandDuration;
         _inbox = new MpscQueue<ShardWork>(Math.Max(1024, server.Options.MaxClients * 4));
+        _wakePending = new bool[server.Loops.Length];
+        _wakeList = new int[server.Loops.Length];
         _epfd = Native.epoll_create1(Native.EPOLL_CLOEXEC);
         _eventFd = Native.eventfd(0, Native.EFD_NONBLOCK | Native.EFD_CLOEXEC);
         if (_epfd < 0 || _eventFd < 0)
@@ -158,24 +165,32 @@ internal sealed unsafe class ShardLoop : IDisposable
 
     public bool Join(TimeSpan timeout) => _thread.Join(timeout);
 
-    /// <summary>Posts work from any thread and wakes the loop if it is parked in epoll_wait.</summary>
+    /// <summary>
+    /// Posts work from any thread. A parked loop is woken: at once when the producer is not a shard
+    /// loop; at the end of the producer's turn when it is, so that every message one turn sends to
+    /// a loop costs one wake (one eventfd write and one epoll return) however many connections sent them.
+    /// </summary>
     public void Post(ShardWork work)
     {
-        if (t_current is { } from)
-        {
-            from.Stats.MessagesSent++;
-        }
-
         if (!_inbox.TryEnqueue(work))
         {
             // The inbox is sized for every client's worst case, so this is a broken invariant: refuse loudly.
             throw new InvalidOperationException($"shard {Id} inbox full ({_inbox.Capacity} messages)");
         }
 
-        if (Volatile.Read(ref _sleeping) == 1 && Interlocked.Exchange(ref _sleeping, 0) == 1)
+        if (t_current is { } from)
         {
-            Wake();
+            from.Stats.MessagesSent++;
+            if (!from._wakePending[Id])
+            {
+                from._wakePending[Id] = true;
+                from._wakeList[from._wakeCount++] = Id;
+            }
+
+            return;
         }
+
+        WakeIfParked();
     }
 
     /// <summary>Runs work now if called on this loop's thread, otherwise posts it.</summary>
@@ -348,6 +363,28 @@ internal sealed unsafe class ShardLoop : IDisposable
         }
     }
 
+    private void WakeIfParked()
+    {
+        if (Volatile.Read(ref _sleeping) == 1 && Interlocked.Exchange(ref _sleeping, 0) == 1)
+        {
+            Wake();
+        }
+    }
+
+    /// <summary>Wakes the loops this turn posted to. Runs before every park, so no posted message waits past this loop's turn.</summary>
+    private void FlushWakes()
+    {
+        var loops = Server.Loops;
+        for (var i = 0; i < _wakeCount; i++)
+        {
+            var id = _wakeList[i];
+            _wakePending[id] = false;
+            loops[id].WakeIfParked();
+        }
+
+        _wakeCount = 0;
+    }
+
     private void Wake()
     {
         ulong one = 1;
@@ -384,6 +421,7 @@ internal sealed unsafe class ShardLoop : IDisposable
 
         var drained = DrainInbox();
         RunHeld();
+        FlushWakes();
         var timeout = drained == InboxDrainCap || (_held.Count > 0 && _held.Peek().Admissible(this)) ? 0 : NextTimerDelay();
         if (timeout != 0)
         {
@@ -447,6 +485,7 @@ internal sealed unsafe class ShardLoop : IDisposable
         }
 
         RunHeld();
+        FlushWakes();
         RunTimers();
         if (_draining)
         {
