@@ -8,6 +8,44 @@ namespace Basalt.Engine.Tests;
 public sealed class KeyTableTests
 {
     [Fact]
+    public void Prefetching_lookups_is_safe_in_any_table_state_and_allocates_nothing()
+    {
+        // Given a table with empty buckets, chains, and objects the GC has since moved
+        var table = new KeyTable();
+        var keys = Enumerable.Range(0, 300).Select(i => Encoding.ASCII.GetBytes($"k:{i}")).ToArray();
+        foreach (var k in keys.Take(200))
+        {
+            table.Add(new Entry(k, KeyHash.Of(k), new byte[] { 1, 2, 3 }));
+        }
+
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+
+        // When every stage is issued for present and absent keys, in batches of every size
+        var prefetch = default(LookupPrefetch);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var round = 0; round < 100; round++)
+        {
+            foreach (var k in keys)
+            {
+                prefetch.Add(k);
+                if (prefetch.IsFull || k.Length % 7 == round % 7)
+                {
+                    prefetch.Run(table);
+                }
+            }
+
+            prefetch.Run(table);
+        }
+
+        // Then nothing was allocated and every lookup answers as before
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        for (var i = 0; i < keys.Length; i++)
+        {
+            Assert.Equal(i < 200, table.Find(keys[i], KeyHash.Of(keys[i])) is not null);
+        }
+    }
+
+    [Fact]
     public void Scan_visits_every_key_present_for_the_whole_scan_even_across_resizes()
     {
         Prop.ForAll<int[]>(Arb.From(Gen.ArrayOf(Gen.Choose(-200, 400))), (Func<int[], bool>)(ops =>

@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
+
 namespace Basalt.Engine.Keyspace;
 
 /// <summary>
@@ -6,7 +9,7 @@ namespace Basalt.Engine.Keyspace;
 /// once, even when the table grows or shrinks between calls. It also gives random sampling.
 /// Resizing is done at once; incremental rehash is a known gap (docs/architecture.md).
 /// </summary>
-public sealed class KeyTable
+public sealed unsafe class KeyTable
 {
     private const int MinBuckets = 16;
     private Entry?[] _buckets = new Entry?[MinBuckets];
@@ -26,6 +29,46 @@ public sealed class KeyTable
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// One stage of a batch's prefetch (<see cref="LookupPrefetch"/>): 0 asks for the bucket slot, 1 for the
+    /// head entry (its slot fetched by stage 0), 2 for that entry's key and value. Each stage only reads what
+    /// the stage before asked for, so the misses of a whole batch overlap instead of coming one after another.
+    /// A prefetch is a hint: it never faults, and a stale address (the GC moved the object) only wastes it.
+    /// </summary>
+    public void Prefetch(ulong hash, int stage)
+    {
+        if (!Sse.IsSupported)
+        {
+            return;
+        }
+
+        ref var slot = ref _buckets[(int)(hash & Mask)];
+        if (stage == 0)
+        {
+            Sse.Prefetch0(Unsafe.AsPointer(ref slot));
+            return;
+        }
+
+        var e = slot;
+        if (e is null)
+        {
+            return;
+        }
+
+        if (stage == 1)
+        {
+            var at = (byte*)Unsafe.As<Entry, nint>(ref e);
+            Sse.Prefetch0(at);
+            Sse.Prefetch0(at + 64);
+            return;
+        }
+
+        var key = e.Key;
+        var value = e.Value;
+        Sse.Prefetch0((void*)Unsafe.As<byte[], nint>(ref key));
+        Sse.Prefetch0((void*)Unsafe.As<object, nint>(ref value));
     }
 
     /// <summary>Adds an entry whose key is known to be absent.</summary>

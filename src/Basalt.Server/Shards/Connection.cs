@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using Basalt.Engine.Commands;
+using Basalt.Engine.Keyspace;
 using Basalt.Protocol;
 using Basalt.Server.Net;
 using Basalt.Server.Observability;
@@ -43,6 +44,7 @@ internal sealed unsafe class Connection
     private int _barrierStart = -1;
     private int _barrierCount;
     private string? _pendingProtocolError;
+    private int _peekedTo;
 
     public Connection(ShardLoop loop, Socket socket, long id, int slot)
     {
@@ -300,6 +302,11 @@ internal sealed unsafe class Connection
         // after which the input buffer is back in the pool.
         while (!Closed && dispatched < MaxBatch && _waiting == 0 && _barrierStart < 0 && _pendingProtocolError is null && !_closeAfterReply)
         {
+            if (!_parser.InFrame && _parser.Position >= _peekedTo)
+            {
+                PrefetchAhead();
+            }
+
             var status = _parser.Next(_in, _inLen, _args);
             if (status == ParseStatus.Incomplete)
             {
@@ -333,6 +340,46 @@ internal sealed unsafe class Connection
 
         var pending = _barrierStart >= 0 || _pendingProtocolError is not null;
         return (dispatched > 0 || pending) && _waiting == 0 && !Closed;
+    }
+
+    /// <summary>
+    /// Looks at the next frames in the buffer and prefetches the lookups of their keys on this shard, so a
+    /// pipeline's lookups miss the cache side by side rather than one after another (LookupPrefetch).
+    /// </summary>
+    private void PrefetchAhead()
+    {
+        var data = new ReadOnlySpan<byte>(_in, 0, _inLen);
+        var pos = _parser.Position;
+        Span<int> starts = stackalloc int[LookupPrefetch.Capacity];
+        Span<int> lengths = stackalloc int[LookupPrefetch.Capacity];
+        var frames = 0;
+        while (frames < LookupPrefetch.Capacity && RequestPeek.TrySkipFrame(data, ref pos, out starts[frames], out lengths[frames]))
+        {
+            frames++;
+        }
+
+        // Nothing complete to look at: wait until the parser has passed what the buffer holds now.
+        _peekedTo = frames == 0 ? _inLen : pos;
+        if (frames < 2)
+        {
+            return;
+        }
+
+        var prefetch = default(LookupPrefetch);
+        var slots = Loop.Server.Slots;
+        for (var i = 0; i < frames; i++)
+        {
+            if (lengths[i] >= 0)
+            {
+                var key = data.Slice(starts[i], lengths[i]);
+                if (slots.ShardOf(key) == Loop.Id)
+                {
+                    prefetch.Add(key);
+                }
+            }
+        }
+
+        prefetch.Run(Loop.Store.Dbs[Db].Table);
     }
 
     private void Dispatch(int argStart, int argCount)
@@ -538,6 +585,7 @@ internal sealed unsafe class Connection
         _parser.OnArgsCompacted();
         Buffer.BlockCopy(_in, keepFrom, _in, 0, _inLen - keepFrom);
         _inLen -= keepFrom;
+        _peekedTo = Math.Max(0, _peekedTo - keepFrom);
         _parser.Shift(keepFrom);
         _args.Shift(keepFrom);
         if (_inLen == 0 && _in.Length > 1024 * 1024)

@@ -1,4 +1,5 @@
 using Basalt.Engine.Commands;
+using Basalt.Engine.Keyspace;
 using Basalt.Protocol;
 
 namespace Basalt.Server.Shards;
@@ -139,8 +140,15 @@ internal sealed class CommandGroup : ShardWork
             return;
         }
 
+        var prefetch = default(LookupPrefetch);
+        var table = loop.Store.Dbs[_db].Table;
         for (var i = 0; i < Count; i++)
         {
+            if (i % LookupPrefetch.Capacity == 0 && Count > 1)
+            {
+                Prefetch(ref prefetch, table, i);
+            }
+
             // Bounded like the connection's own output: past the client's limit, stop; the client is closed.
             if (Replies.Length > _outputLimit)
             {
@@ -156,6 +164,21 @@ internal sealed class CommandGroup : ShardWork
 
         Returning = true;
         Owner.Loop.PostOrRun(this);
+    }
+
+    /// <summary>Prefetches the key lookups of the next commands from <paramref name="from"/>, so their cache misses overlap.</summary>
+    private void Prefetch(ref LookupPrefetch prefetch, KeyTable table, int from)
+    {
+        var end = Math.Min(Count, from + LookupPrefetch.Capacity);
+        for (var i = from; i < end; i++)
+        {
+            if (_specs[i].FirstKey > 0)
+            {
+                prefetch.Add(new ArgView(_buffer, _offsets, _lengths, _argStart[i], _argCount[i])[_specs[i].FirstKey]);
+            }
+        }
+
+        prefetch.Run(table);
     }
 }
 
