@@ -13,10 +13,12 @@ public sealed class ConfigTests : IDisposable
     [Fact]
     public void A_file_with_comments_quotes_and_includes_is_applied_in_order()
     {
+        // databases is set only here: it shows the include was read; hz and maxclients show its place in the order.
         var included = Write("extra.conf", """
             # included file
             hz 20
             maxclients 50
+            databases 8
             """);
         var main = Write("basalt.conf", $"""
             # Basalt test config
@@ -39,8 +41,27 @@ public sealed class ConfigTests : IDisposable
         Assert.Equal("900 1 300 10", config.SavePoints);
         Assert.Equal(60, config.MaxClients);
         Assert.Equal(30, config.Hz);
+        Assert.Equal(8, config.Databases);
         Assert.Equal("warning", config.Get("loglevel"));
         Assert.Equal(main, config.ConfigFile);
+    }
+
+    [Fact]
+    public void A_relative_include_resolves_against_the_working_directory_not_the_including_file()
+    {
+        // Two files named extra.conf: the one beside the config file is a decoy, the one in the
+        // working directory is the one Redis (and so Basalt) reads.
+        var cwd = Directory.CreateDirectory(Path.Combine(_dir, "cwd")).FullName;
+        var confDir = Directory.CreateDirectory(Path.Combine(_dir, "conf")).FullName;
+        File.WriteAllText(Path.Combine(cwd, "extra.conf"), "databases 8\n");
+        File.WriteAllText(Path.Combine(confDir, "extra.conf"), "databases 4\n");
+        var main = Path.Combine(confDir, "basalt.conf");
+        File.WriteAllText(main, "include extra.conf\n");
+
+        using var server = ServerProcess.StartBasalt(new BasaltStart { ConfigFile = main, WorkingDirectory = cwd });
+        using var c = server.Connect();
+
+        Assert.Equal(["databases", "8"], c.Call("CONFIG", "GET", "databases").Items!.Select(v => v.Text).ToArray());
     }
 
     [Theory]
