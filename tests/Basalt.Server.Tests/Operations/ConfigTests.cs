@@ -87,18 +87,25 @@ public sealed class ConfigTests : IDisposable
         Assert.Contains("nested deeper", ex.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void Setting_several_pairs_where_one_is_invalid_changes_none_of_them()
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Setting_several_pairs_where_one_is_invalid_changes_none_of_them(int invalidAt)
     {
         var config = new ServerConfig();
-        var failure = config.TrySetAll([("hz", "40"), ("maxclients", "77"), ("loglevel", "chatty")]);
+        var pairs = new List<(string, string)> { ("hz", "40"), ("maxclients", "77") };
+        pairs.Insert(invalidAt, ("loglevel", "chatty"));
 
-        Assert.Equal("loglevel", failure!.Value.Name);
+        var failure = config.TrySetAll(pairs);
+
+        Assert.Equal(("loglevel", "argument(s) must be one of the following: debug, verbose, notice, warning"), failure);
         Assert.Equal("10", config.Get("hz"));
         Assert.Equal("10000", config.Get("maxclients"));
         Assert.Equal("notice", config.Get("loglevel"));
         Assert.Null(config.TrySetAll([("hz", "40"), ("maxclients", "77")]));
         Assert.Equal("40", config.Get("hz"));
+        Assert.Equal("77", config.Get("maxclients"));
     }
 
     [Fact]
