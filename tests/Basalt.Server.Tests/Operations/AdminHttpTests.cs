@@ -23,10 +23,22 @@ public sealed class AdminHttpTests
 
         Assert.Equal("ERR value is not an integer or out of range", c.Call("INCR", "k0").Text);
 
-        // A multi-shard command is counted once, by the loop that coordinated it.
+        // An op refused while reading its arguments is a call that failed, not one that never happened.
+        Assert.Equal("ERR invalid cursor", c.Call("SCAN", "not-a-cursor").Text);
+
+        // A multi-shard command is counted once, by the loop that coordinated it, and its parts
+        // travel as shard messages (8 keys on 2 shards: each shard owns some of them).
+        var slots = new Basalt.Engine.SlotMap(2);
+        Assert.Equal(2, Enumerable.Range(0, 8).Select(i => slots.ShardOf(System.Text.Encoding.UTF8.GetBytes("m" + i))).Distinct().Count());
+        var beforeMset = await s.ScrapeAsync();
         Assert.Equal("OK", c.Call("MSET", "m0", "1", "m1", "1", "m2", "1", "m3", "1", "m4", "1", "m5", "1", "m6", "1", "m7", "1").Text);
         var after = await s.ScrapeAsync();
         Assert.Equal(1, after["basalt_commands_processed_total"].Value(("command", "mset")));
+        var sentBefore = beforeMset["basalt_shard_messages_sent_total"].Samples.Sum(x => x.Value);
+        var sentAfter = after["basalt_shard_messages_sent_total"].Samples.Sum(x => x.Value);
+        Assert.True(sentAfter > sentBefore, $"shard messages sent {sentBefore} -> {sentAfter}");
+        Assert.Equal(1, after["basalt_commands_processed_total"].Value(("command", "scan")));
+        Assert.Equal(1, after["basalt_commands_failed_total"].Value(("command", "scan")));
 
         Assert.Equal(setsBefore + 10, after["basalt_commands_processed_total"].Value(("command", "set")));
         Assert.Equal(1, after["basalt_commands_failed_total"].Value(("command", "incr")));
@@ -42,7 +54,7 @@ public sealed class AdminHttpTests
         var readTotal = after["basalt_net_read_bytes_total"].Samples.Sum(x => x.Value);
         Assert.True(readTotal > before["basalt_net_read_bytes_total"].Samples.Sum(x => x.Value));
         Assert.Equal(2, after["basalt_shard_wakes_total"].Samples.Count);
-        foreach (var family in new[] { "basalt_shard_messages_sent_total", "basalt_shard_drains_at_cap_total", "basalt_keys_expired_total", "basalt_keys_evicted_total", "basalt_clients_rejected_total", "basalt_memory_used_bytes", "basalt_net_written_bytes_total" })
+        foreach (var family in new[] { "basalt_shard_drains_at_cap_total", "basalt_keys_expired_total", "basalt_keys_evicted_total", "basalt_clients_rejected_total", "basalt_memory_used_bytes", "basalt_net_written_bytes_total" })
         {
             Assert.True(after.ContainsKey(family), family);
         }
