@@ -147,9 +147,10 @@ public sealed class BasaltServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// Graceful stop, bounded by shutdown-timeout: readiness turns 503, the listener closes, every loop
-    /// closes each connection once everything it sent has been answered and flushed (so the close is a
-    /// FIN after the last reply), and then the loops stop. Safe to call more than once; later calls wait for the first.
+    /// Graceful stop: readiness turns 503 and the server keeps serving for shutdown-readiness-delay ms,
+    /// then the listener closes, every loop closes each connection once everything it sent has been
+    /// answered and flushed (so the close is a FIN after the last reply), bounded by shutdown-timeout,
+    /// and then the loops stop. Safe to call more than once; later calls wait for the first.
     /// </summary>
     public async Task StopAsync()
     {
@@ -160,6 +161,15 @@ public sealed class BasaltServer : IAsyncDisposable
         }
 
         Readiness.BeginShutdown();
+        var delayMs = Config.ShutdownReadinessDelayMs;
+        Log.ReadinessOff(delayMs);
+        if (delayMs > 0)
+        {
+            // A load balancer stops routing here only once a /readyz probe has seen the 503; until
+            // then it still sends new connections, which must be accepted and served.
+            await Task.Delay(delayMs).ConfigureAwait(false);
+        }
+
         Log.Draining(ConnectedClients);
         _stopping = true;
         _listener.Dispose();

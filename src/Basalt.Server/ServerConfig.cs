@@ -65,6 +65,7 @@ public sealed class ServerConfig
         Define("enable-debug-command", SettingType.Enum, "no", false, () => DebugCommand.ToString().ToLowerInvariant(), ParseEnum<DebugCommandMode>, v => DebugCommand = v);
         Define("save", SettingType.Words, "3600 1 300 100 60 10000", true, () => SavePoints, ParseSave, v => SavePoints = v, appendsInFile: true);
         Define("shutdown-timeout", SettingType.Int, "10", true, () => Str(ShutdownTimeoutSeconds), v => ParseInt(v, 0, 3600), v => ShutdownTimeoutSeconds = v);
+        Define("shutdown-readiness-delay", SettingType.Int, "1000", true, () => Str(ShutdownReadinessDelayMs), v => ParseInt(v, 0, 600_000), v => ShutdownReadinessDelayMs = v);
         foreach (var s in _ordered)
         {
             s.Apply(s.Default);
@@ -117,6 +118,12 @@ public sealed class ServerConfig
 
     /// <summary>Upper bound on a graceful shutdown: in-flight work that takes longer is cut off.</summary>
     public int ShutdownTimeoutSeconds { get; private set; }
+
+    /// <summary>
+    /// Milliseconds a graceful stop keeps serving, RESP port open, after /readyz turns 503: a load
+    /// balancer learns of the stop only by probing, so it must see the 503 before the port closes.
+    /// </summary>
+    public int ShutdownReadinessDelayMs { get; private set; }
 
     /// <summary>The config file the server started from, or null; CONFIG REWRITE writes it back.</summary>
     public string? ConfigFile { get; private set; }

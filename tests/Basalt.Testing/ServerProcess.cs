@@ -61,7 +61,7 @@ public sealed partial class ServerProcess : IDisposable
         if (start.Defaults)
         {
             var dataDir = Path.Combine(Path.GetTempPath(), "basalt-test-" + Guid.NewGuid().ToString("N"));
-            all.AddRange(["--port", "0", "--dir", dataDir, "--admin-port", "0"]);
+            all.AddRange(["--port", "0", "--dir", dataDir, "--admin-port", "0", "--shutdown-readiness-delay", "0"]);
         }
 
         all.AddRange(start.Args);
@@ -258,7 +258,10 @@ public sealed record BasaltStart(params string[] Args)
 {
     public string? ConfigFile { get; init; }
 
-    /// <summary>Adds the test defaults first (--port 0, a temp --dir, --admin-port 0); later args override them.</summary>
+    /// <summary>
+    /// Adds the test defaults first (--port 0, a temp --dir, --admin-port 0, --shutdown-readiness-delay 0:
+    /// no load balancer watches a test server); later args override them.
+    /// </summary>
     public bool Defaults { get; init; } = true;
 
     public IReadOnlyDictionary<string, string>? Environment { get; init; }

@@ -26,7 +26,7 @@ public sealed class InProcessServer : IAsyncDisposable
         // Program creates the data dir before the server starts; the fixture does the same.
         var dir = Directory.CreateTempSubdirectory("basalt-inproc-").FullName;
         var config = new ServerConfig();
-        config.ApplyArguments(["--port", "0", "--admin-port", adminPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--shards", "2", "--loglevel", "warning", "--dir", dir, .. extra]);
+        config.ApplyArguments(["--port", "0", "--admin-port", adminPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--shards", "2", "--loglevel", "warning", "--dir", dir, "--shutdown-readiness-delay", "0", .. extra]);
         var server = new BasaltServer(config);
         await server.StartAsync();
         var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{adminPort}"), Timeout = TimeSpan.FromSeconds(30) };

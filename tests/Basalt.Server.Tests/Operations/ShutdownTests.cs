@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Net;
 using System.Net.Sockets;
 using Basalt.Protocol;
 using Basalt.Testing;
@@ -89,6 +91,35 @@ public sealed class ShutdownTests
 
         Assert.True(c.IsClosedByServer());
         Assert.Equal(0, await exit);
+    }
+
+    [Fact]
+    public async Task During_the_readiness_delay_readyz_is_503_and_new_connections_are_served_then_the_port_closes()
+    {
+        const int DelayMs = 3000;
+        var s = await InProcessServer.StartAsync("--shutdown-readiness-delay", DelayMs.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        await using (s)
+        {
+            var port = s.Server.Port;
+            var clock = Stopwatch.StartNew();
+            var stop = s.Server.StopAsync();
+
+            using (var r = await s.Http.GetAsync("/readyz"))
+            {
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, r.StatusCode);
+            }
+
+            // Accepted and served after the stop began: the listener was still open.
+            using (var late = new RespConnection(port))
+            {
+                Assert.Equal("PONG", late.Call("PING").Text);
+            }
+
+            await stop;
+            Assert.True(clock.ElapsedMilliseconds >= DelayMs, $"stopped after {clock.ElapsedMilliseconds} ms");
+            var refused = Assert.Throws<SocketException>(() => new RespConnection(port));
+            Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
+        }
     }
 
     [Fact]
