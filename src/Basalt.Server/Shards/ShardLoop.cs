@@ -318,9 +318,10 @@ internal sealed unsafe class ShardLoop : IDisposable
     /// <summary>Close every connection and free the reactor. Called after the thread stopped.</summary>
     public void Dispose()
     {
-        foreach (var c in _connections)
+        // By index: Close frees the connection's slot (Forget), which a foreach would reject as a modified list.
+        for (var i = 0; i < _connections.Count; i++)
         {
-            c?.Close("server shutdown");
+            _connections[i]?.Close("server shutdown");
         }
 
         _ = Native.close(_epfd);
