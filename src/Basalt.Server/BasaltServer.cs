@@ -19,13 +19,17 @@ namespace Basalt.Server;
 /// </summary>
 public sealed class BasaltServer : IAsyncDisposable
 {
-    /// <summary>A loop that has been busy on one turn this long is reported by /healthz.</summary>
+    /// <summary>
+    /// A loop that has been busy on one turn this long, or parked this long with messages waiting, is
+    /// reported by /healthz.
+    /// </summary>
     public const int UnresponsiveAfterMs = 5000;
 
     private readonly Socket _listener;
     private readonly Thread _acceptThread;
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly LogSetup? _ownedLogs;
+    private readonly LostWakeupWatch[] _wakeWatches;
     private AdminServer? _admin;
     private long _nextClientId;
     private int _connected;
@@ -53,9 +57,11 @@ public sealed class BasaltServer : IAsyncDisposable
         Loops = new ShardLoop[config.Shards];
         Router = new Router(this);
         ConnectionCommands.Register(Router);
+        _wakeWatches = new LostWakeupWatch[config.Shards];
         for (var i = 0; i < Loops.Length; i++)
         {
             Loops[i] = new ShardLoop(this, i);
+            _wakeWatches[i] = new LostWakeupWatch();
         }
 
         _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -225,16 +231,36 @@ public sealed class BasaltServer : IAsyncDisposable
         _ownedLogs?.Dispose();
     }
 
-    /// <summary>Loops that are inside one turn for longer than the threshold: wedged, or starved of CPU.</summary>
-    public List<(int Shard, long BusyMs)> UnresponsiveLoops(long thresholdMs)
+    /// <summary>
+    /// Loops that are inside one turn for longer than the threshold (wedged, or starved of CPU), and
+    /// loops seen parked with messages waiting by health checks at least the threshold apart, with no
+    /// wake in between (a lost wakeup).
+    /// </summary>
+    public List<LoopProblem> UnhealthyLoops(long thresholdMs)
     {
-        var now = Environment.TickCount64;
-        var result = new List<(int, long)>();
-        foreach (var l in Loops)
+        var result = new List<LoopProblem>();
+        for (var i = 0; i < Loops.Length; i++)
         {
-            if (l.IsRunning && !l.IsParked && now - l.LastTurnTicks > thresholdMs)
+            var l = Loops[i];
+            if (!l.IsRunning)
             {
-                result.Add((l.Id, now - l.LastTurnTicks));
+                continue;
+            }
+
+            var now = Environment.TickCount64;
+            var parked = l.IsParked;
+            if (!parked && now - l.LastTurnTicks > thresholdMs)
+            {
+                result.Add(new LoopProblem(l.Id, LostWakeup: false, now - l.LastTurnTicks));
+                continue;
+            }
+
+            // The wake count is read last: see LostWakeupWatch.Observe.
+            var inboxEmpty = l.InboxEmpty;
+            var waitedMs = _wakeWatches[i].Observe(parked, inboxEmpty, l.Stats.Wakes, now);
+            if (waitedMs >= thresholdMs)
+            {
+                result.Add(new LoopProblem(l.Id, LostWakeup: true, waitedMs));
             }
         }
 
@@ -340,6 +366,9 @@ public sealed class BasaltServer : IAsyncDisposable
         socket.Dispose();
     }
 }
+
+/// <summary>One loop /healthz reports: busy on one turn for <paramref name="Ms"/>, or parked that long with messages nobody woke it for.</summary>
+public readonly record struct LoopProblem(int Shard, bool LostWakeup, long Ms);
 
 /// <summary>Values fixed at startup that hot code reads without going through the settings table.</summary>
 internal sealed record ServerOptions(int Databases, int MaxClients);

@@ -84,6 +84,9 @@ internal sealed unsafe class ShardLoop : IDisposable
 
     public bool IsRunning => _thread.IsAlive;
 
+    /// <summary>No message waits in the inbox; /healthz reads it from another thread (see LostWakeupWatch).</summary>
+    public bool InboxEmpty => _inbox.IsEmpty;
+
     /// <summary>Set during a graceful stop: each connection is closed as soon as it has nothing in flight.</summary>
     public bool Draining => _draining;
 

@@ -1,5 +1,7 @@
 using System.Net;
+using System.Reflection;
 using System.Text.Json;
+using Basalt.Server.Shards;
 using Basalt.Testing;
 
 namespace Basalt.Server.Tests.Operations;
@@ -121,6 +123,47 @@ public sealed class AdminHttpTests
         Assert.True(stuck[0].GetProperty("busy_ms").GetInt64() >= BasaltServer.UnresponsiveAfterMs);
 
         Assert.Equal("OK", c.Read().Text);
+        using var healed = await s.Http.GetAsync("/healthz");
+        Assert.Equal(HttpStatusCode.OK, healed.StatusCode);
+    }
+
+    [Fact]
+    public async Task Healthz_turns_503_for_a_parked_loop_whose_inbox_holds_a_message_it_was_never_woken_for()
+    {
+        await using var s = await InProcessServer.StartAsync();
+        var loop = s.Server.Loops[1];
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!loop.IsParked && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(loop.IsParked);
+
+        // A lost wakeup, made by hand: a message enqueued with no eventfd write.
+        var ran = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var inbox = (MpscQueue<ShardWork>)typeof(ShardLoop).GetField("_inbox", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(loop)!;
+        Assert.True(inbox.TryEnqueue(new LoopAction(_ => ran.TrySetResult())));
+
+        using (var first = await s.Http.GetAsync("/healthz"))
+        {
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode); // one sighting: the producer may be about to wake it
+        }
+
+        await Task.Delay(BasaltServer.UnresponsiveAfterMs + 100);
+        using (var second = await s.Http.GetAsync("/healthz"))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, second.StatusCode);
+            using var json = JsonDocument.Parse(await second.Content.ReadAsStringAsync());
+            var stuck = json.RootElement.GetProperty("unresponsive");
+            Assert.Equal(1, stuck.GetArrayLength());
+            Assert.Equal("shard-1", stuck[0].GetProperty("loop").GetString());
+            Assert.True(stuck[0].GetProperty("lost_wakeup_ms").GetInt64() >= BasaltServer.UnresponsiveAfterMs);
+        }
+
+        // Any post wakes the loop, which then runs the stranded message too.
+        loop.Post(new LoopAction(_ => { }));
+        await ran.Task.WaitAsync(TimeSpan.FromSeconds(10));
         using var healed = await s.Http.GetAsync("/healthz");
         Assert.Equal(HttpStatusCode.OK, healed.StatusCode);
     }
