@@ -120,7 +120,7 @@ public sealed class BasaltServer : IAsyncDisposable
     /// </summary>
     public async Task StartAsync()
     {
-        var address = Config.Bind.Split(' ')[0] is "*" or "0.0.0.0" ? IPAddress.Any : IPAddress.Parse(Config.Bind.Split(' ')[0].TrimStart('-'));
+        var address = Config.BindAddress;
         if (Config.AdminPort != 0)
         {
             _admin = await AdminServer.StartAsync(this, address, Config.AdminPort).ConfigureAwait(false);

@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
 using Basalt.Server.Observability;
 
 namespace Basalt.Server;
@@ -48,7 +50,7 @@ public sealed class ServerConfig
 
     public ServerConfig()
     {
-        Define("bind", SettingType.Words, "127.0.0.1", false, () => Bind, ParseBind, v => Bind = v);
+        Define("bind", SettingType.Words, "127.0.0.1", false, () => Bind, ParseBind, v => (Bind, BindAddress) = v);
         Define("port", SettingType.Int, "6379", false, () => Str(Port), v => ParseInt(v, 0, 65535), v => Port = v);
         Define("admin-port", SettingType.Int, "9121", false, () => Str(AdminPort), v => ParseInt(v, 0, 65535), v => AdminPort = v);
         Define("shards", SettingType.Int, Str(Environment.ProcessorCount), false, () => Str(Shards), v => ParseInt(v, 1, 1024), v => Shards = v);
@@ -73,6 +75,9 @@ public sealed class ServerConfig
     }
 
     public string Bind { get; private set; } = null!;
+
+    /// <summary>The address the RESP and admin ports bind to: the first one in <see cref="Bind"/>.</summary>
+    public IPAddress BindAddress { get; private set; } = null!;
 
     public int Port { get; private set; }
 
@@ -268,7 +273,11 @@ public sealed class ServerConfig
     private static readonly (string Suffix, long Multiplier)[] MemoryUnits =
         [("gb", 1L << 30), ("mb", 1L << 20), ("kb", 1L << 10), ("g", 1_000_000_000L), ("m", 1_000_000L), ("k", 1000L), ("b", 1L)];
 
-    private static string ParseBind(string v)
+    /// <summary>
+    /// redis.conf's bind: addresses, each optionally prefixed by '-' (Redis: skip it if unavailable).
+    /// Basalt binds only the first, on one IPv4 socket, so that one must be IPv4 or "*".
+    /// </summary>
+    private static (string Text, IPAddress First) ParseBind(string v)
     {
         var words = v.Split(' ', StringSplitOptions.RemoveEmptyEntries);
         if (words.Length == 0)
@@ -278,13 +287,24 @@ public sealed class ServerConfig
 
         foreach (var w in words)
         {
-            if (w is not ("*" or "-::*") && !System.Net.IPAddress.TryParse(w.TrimStart('-'), out _))
+            if (w is not ("*" or "-::*") && !IPAddress.TryParse(w.TrimStart('-'), out _))
             {
                 throw new FormatException($"'{w}' is not an IP address");
             }
         }
 
-        return string.Join(' ', words);
+        var first = words[0].TrimStart('-');
+        IPAddress address;
+        if (first == "*")
+        {
+            address = IPAddress.Any;
+        }
+        else if (!IPAddress.TryParse(first, out address!) || address.AddressFamily != AddressFamily.InterNetwork)
+        {
+            throw new ArgumentException($"'{words[0]}': the first bind address must be IPv4 or * (Basalt listens on the first address only, over IPv4)");
+        }
+
+        return (string.Join(' ', words), address);
     }
 
     /// <summary>"seconds changes" pairs; an empty value turns snapshots off (Redis: save "").</summary>

@@ -199,22 +199,45 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Fact]
-    public void An_invalid_config_file_stops_startup_with_one_line_and_a_nonzero_exit()
+    public async Task An_invalid_config_file_stops_startup_with_one_line_and_a_nonzero_exit()
     {
         var path = Write("broken.conf", "port 6390\nmaxclients -5\n");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        psi.ArgumentList.Add(RepoPaths.ServerDll);
-        psi.ArgumentList.Add(path);
-        using var p = Process.Start(psi)!;
-        var stderr = p.StandardError.ReadToEnd();
-        var stdout = p.StandardOutput.ReadToEnd();
-        Assert.True(p.WaitForExit(30_000));
 
-        Assert.NotEqual(0, p.ExitCode);
+        var (exit, stdout, stderr) = await RunToExitAsync(path);
+
+        Assert.Equal(1, exit);
         Assert.Equal(string.Empty, stdout);
-        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Single(lines);
-        Assert.Contains($"{path}:2: 'maxclients': argument must be between 1 and", lines[0], StringComparison.Ordinal);
+        var line = Assert.Single(stderr);
+        Assert.Contains($"{path}:2: 'maxclients': argument must be between 1 and", line, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("nonsense", "'bind': 'nonsense' is not an IP address")]
+    [InlineData("-::*", "'bind': '-::*': the first bind address must be IPv4 or *")]
+    [InlineData("::1 127.0.0.1", "'bind': '::1': the first bind address must be IPv4 or *")]
+    public async Task A_bind_address_the_server_cannot_listen_on_stops_startup_with_one_line(string bind, string reason)
+    {
+        var (exit, stdout, stderr) = await RunToExitAsync(["--port", "0", "--admin-port", "0", "--dir", _dir, "--bind", .. bind.Split(' ')]);
+
+        Assert.Equal(1, exit);
+        Assert.Equal(string.Empty, stdout);
+        var line = Assert.Single(stderr);
+        Assert.StartsWith("*** FATAL CONFIG ERROR *** command line: '--bind': ", line, StringComparison.Ordinal);
+        Assert.Contains(reason, line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_data_dir_that_cannot_be_created_stops_startup_with_one_line()
+    {
+        var file = Write("not-a-dir", "plain file");
+        var dir = Path.Combine(file, "data");
+
+        var (exit, stdout, stderr) = await RunToExitAsync("--port", "0", "--admin-port", "0", "--dir", dir);
+
+        Assert.Equal(1, exit);
+        Assert.Equal(string.Empty, stdout);
+        var line = Assert.Single(stderr);
+        Assert.StartsWith($"*** FATAL *** Can't create the data directory '{dir}': ", line, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -232,6 +255,24 @@ public sealed class ConfigTests : IDisposable
         }
 
         Assert.True(server.WaitForLog("Closing client", TimeSpan.FromSeconds(10)), server.Log);
+    }
+
+    /// <summary>Runs the real server process to its exit, for startup errors: exit code, stdout, and stderr's non-empty lines.</summary>
+    private static async Task<(int Exit, string Stdout, string[] Stderr)> RunToExitAsync(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
+        psi.ArgumentList.Add(RepoPaths.ServerDll);
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var stderr = p.StandardError.ReadToEndAsync(deadline.Token);
+        var stdout = await p.StandardOutput.ReadToEndAsync(deadline.Token);
+        await p.WaitForExitAsync(deadline.Token);
+        return (p.ExitCode, stdout, (await stderr).Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 
     private string Write(string name, string text)
