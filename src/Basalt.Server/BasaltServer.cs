@@ -19,13 +19,17 @@ namespace Basalt.Server;
 /// </summary>
 public sealed class BasaltServer : IAsyncDisposable
 {
-    /// <summary>A loop that has been busy on one turn this long is reported by /healthz.</summary>
+    /// <summary>
+    /// A loop that has been busy on one turn this long, or parked this long with messages waiting, is
+    /// reported by /healthz.
+    /// </summary>
     public const int UnresponsiveAfterMs = 5000;
 
     private readonly Socket _listener;
     private readonly Thread _acceptThread;
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly LogSetup? _ownedLogs;
+    private readonly LostWakeupWatch[] _wakeWatches;
     private AdminServer? _admin;
     private long _nextClientId;
     private int _connected;
@@ -53,9 +57,11 @@ public sealed class BasaltServer : IAsyncDisposable
         Loops = new ShardLoop[config.Shards];
         Router = new Router(this);
         ConnectionCommands.Register(Router);
+        _wakeWatches = new LostWakeupWatch[config.Shards];
         for (var i = 0; i < Loops.Length; i++)
         {
             Loops[i] = new ShardLoop(this, i);
+            _wakeWatches[i] = new LostWakeupWatch();
         }
 
         _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -114,7 +120,7 @@ public sealed class BasaltServer : IAsyncDisposable
     /// </summary>
     public async Task StartAsync()
     {
-        var address = Config.Bind.Split(' ')[0] is "*" or "0.0.0.0" ? IPAddress.Any : IPAddress.Parse(Config.Bind.Split(' ')[0].TrimStart('-'));
+        var address = Config.BindAddress;
         if (Config.AdminPort != 0)
         {
             _admin = await AdminServer.StartAsync(this, address, Config.AdminPort).ConfigureAwait(false);
@@ -147,9 +153,10 @@ public sealed class BasaltServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// Graceful stop, bounded by shutdown-timeout: readiness turns 503, the listener closes, every loop
-    /// closes each connection once everything it sent has been answered and flushed (so the close is a
-    /// FIN after the last reply), and then the loops stop. Safe to call more than once; later calls wait for the first.
+    /// Graceful stop: readiness turns 503 and the server keeps serving for shutdown-readiness-delay ms,
+    /// then the listener closes, every loop closes each connection once everything it sent has been
+    /// answered and flushed (so the close is a FIN after the last reply), bounded by shutdown-timeout,
+    /// and then the loops stop. Safe to call more than once; later calls wait for the first.
     /// </summary>
     public async Task StopAsync()
     {
@@ -160,6 +167,15 @@ public sealed class BasaltServer : IAsyncDisposable
         }
 
         Readiness.BeginShutdown();
+        var delayMs = Config.ShutdownReadinessDelayMs;
+        Log.ReadinessOff(delayMs);
+        if (delayMs > 0)
+        {
+            // A load balancer stops routing here only once a /readyz probe has seen the 503; until
+            // then it still sends new connections, which must be accepted and served.
+            await Task.Delay(delayMs).ConfigureAwait(false);
+        }
+
         Log.Draining(ConnectedClients);
         _stopping = true;
         _listener.Dispose();
@@ -215,16 +231,36 @@ public sealed class BasaltServer : IAsyncDisposable
         _ownedLogs?.Dispose();
     }
 
-    /// <summary>Loops that are inside one turn for longer than the threshold: wedged, or starved of CPU.</summary>
-    public List<(int Shard, long BusyMs)> UnresponsiveLoops(long thresholdMs)
+    /// <summary>
+    /// Loops that are inside one turn for longer than the threshold (wedged, or starved of CPU), and
+    /// loops seen parked with messages waiting by health checks at least the threshold apart, with no
+    /// wake in between (a lost wakeup).
+    /// </summary>
+    public List<LoopProblem> UnhealthyLoops(long thresholdMs)
     {
-        var now = Environment.TickCount64;
-        var result = new List<(int, long)>();
-        foreach (var l in Loops)
+        var result = new List<LoopProblem>();
+        for (var i = 0; i < Loops.Length; i++)
         {
-            if (l.IsRunning && !l.IsParked && now - l.LastTurnTicks > thresholdMs)
+            var l = Loops[i];
+            if (!l.IsRunning)
             {
-                result.Add((l.Id, now - l.LastTurnTicks));
+                continue;
+            }
+
+            var now = Environment.TickCount64;
+            var parked = l.IsParked;
+            if (!parked && now - l.LastTurnTicks > thresholdMs)
+            {
+                result.Add(new LoopProblem(l.Id, LostWakeup: false, now - l.LastTurnTicks));
+                continue;
+            }
+
+            // The wake count is read last: see LostWakeupWatch.Observe.
+            var inboxEmpty = l.InboxEmpty;
+            var waitedMs = _wakeWatches[i].Observe(parked, inboxEmpty, l.Stats.Wakes, now);
+            if (waitedMs >= thresholdMs)
+            {
+                result.Add(new LoopProblem(l.Id, LostWakeup: true, waitedMs));
             }
         }
 
@@ -330,6 +366,9 @@ public sealed class BasaltServer : IAsyncDisposable
         socket.Dispose();
     }
 }
+
+/// <summary>One loop /healthz reports: busy on one turn for <paramref name="Ms"/>, or parked that long with messages nobody woke it for.</summary>
+public readonly record struct LoopProblem(int Shard, bool LostWakeup, long Ms);
 
 /// <summary>Values fixed at startup that hot code reads without going through the settings table.</summary>
 internal sealed record ServerOptions(int Databases, int MaxClients);

@@ -15,8 +15,17 @@ catch (ConfigException ex)
     return 1;
 }
 
+try
+{
+    Directory.CreateDirectory(config.Dir);
+}
+catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+{
+    Console.Error.WriteLine($"*** FATAL *** Can't create the data directory '{config.Dir}': {ex.Message}");
+    return 1;
+}
+
 using var logs = new LogSetup(config.LogLevel);
-Directory.CreateDirectory(config.Dir);
 await using var server = new BasaltServer(config, logs);
 try
 {

@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
 using Basalt.Server.Observability;
 
 namespace Basalt.Server;
@@ -17,13 +19,17 @@ public enum SettingType
 }
 
 /// <summary>
-/// One row of the settings table. <see cref="Apply"/> validates and applies a value, throwing
-/// <see cref="FormatException"/> or <see cref="ArgumentException"/> (and changing nothing) when it is invalid.
+/// One row of the settings table. <see cref="Prepare"/> validates and parses a value without changing
+/// anything, throwing <see cref="FormatException"/> or <see cref="ArgumentException"/> when it is invalid;
+/// the action it returns stores the parsed value and cannot fail.
 /// </summary>
-public sealed record Setting(string Name, SettingType Type, string Default, bool Mutable, Func<string> Get, Action<string> Apply)
+public sealed record Setting(string Name, SettingType Type, string Default, bool Mutable, Func<string> Get, Func<string, Action> Prepare)
 {
     /// <summary>In a config file, repeated lines add to the value instead of replacing it (redis.conf's "save").</summary>
     public bool AppendsInFile { get; init; }
+
+    /// <summary>Validates and stores a value; throws, changing nothing, when it is invalid.</summary>
+    public void Apply(string value) => Prepare(value)();
 }
 
 /// <summary>
@@ -38,28 +44,30 @@ public sealed class ServerConfig
     private readonly List<Setting> _ordered = [];
 
     // CONFIG SET runs on whichever loop owns the client; two of them at once must not interleave
-    // their apply-and-roll-back. Never held across an await, and never on the data path.
+    // their stores, so each one's values land together. Held only to store values already
+    // validated: never across an await, and never on the data path.
     private readonly Lock _writeLock = new();
 
     public ServerConfig()
     {
-        Define("bind", SettingType.Words, "127.0.0.1", false, () => Bind, v => Bind = ParseBind(v));
-        Define("port", SettingType.Int, "6379", false, () => Str(Port), v => Port = ParseInt(v, 0, 65535));
-        Define("admin-port", SettingType.Int, "9121", false, () => Str(AdminPort), v => AdminPort = ParseInt(v, 0, 65535));
-        Define("shards", SettingType.Int, Str(Environment.ProcessorCount), false, () => Str(Shards), v => Shards = ParseInt(v, 1, 1024));
-        Define("dir", SettingType.String, "./data", false, () => Dir, v => Dir = v.Length > 0 ? v : throw new ArgumentException("dir can't be empty"));
-        Define("databases", SettingType.Int, "16", false, () => Str(Databases), v => Databases = ParseInt(v, 1, 1024));
-        Define("maxclients", SettingType.Int, "10000", true, () => Str(MaxClients), v => MaxClients = ParseInt(v, 1, MaxClientsCeiling ?? 1_000_000));
-        Define("requirepass", SettingType.String, string.Empty, true, () => RequirePass, v => RequirePass = v);
-        Define("proto-max-bulk-len", SettingType.Memory, "512mb", true, () => Str(ProtoMaxBulkLen), v => ProtoMaxBulkLen = ParseMemory(v, 1024 * 1024, long.MaxValue));
-        Define("client-query-buffer-limit", SettingType.Memory, "1gb", true, () => Str(QueryBufferLimit), v => QueryBufferLimit = ParseMemory(v, 1024 * 1024, int.MaxValue));
-        Define("client-output-buffer-limit", SettingType.Words, "normal 256mb 0 0", true, () => $"normal {(OutputHardLimitBytes == long.MaxValue ? 0 : OutputHardLimitBytes)} 0 0", v => OutputHardLimitBytes = ParseOutputLimit(v));
-        Define("hz", SettingType.Int, "10", true, () => Str(Hz), v => Hz = ParseInt(v, 1, 500));
-        Define("loglevel", SettingType.Enum, "notice", true, () => LogLevel.ToString().ToLowerInvariant(), v => LogLevel = ParseEnum<LogLevel>(v));
-        Define("protected-mode", SettingType.Bool, "yes", true, () => YesNo(ProtectedMode), v => ProtectedMode = ParseBool(v));
-        Define("enable-debug-command", SettingType.Enum, "no", false, () => DebugCommand.ToString().ToLowerInvariant(), v => DebugCommand = ParseEnum<DebugCommandMode>(v));
-        Define("save", SettingType.Words, "3600 1 300 100 60 10000", true, () => SavePoints, v => SavePoints = ParseSave(v), appendsInFile: true);
-        Define("shutdown-timeout", SettingType.Int, "10", true, () => Str(ShutdownTimeoutSeconds), v => ShutdownTimeoutSeconds = ParseInt(v, 0, 3600));
+        Define("bind", SettingType.Words, "127.0.0.1", false, () => Bind, ParseBind, v => (Bind, BindAddress) = v);
+        Define("port", SettingType.Int, "6379", false, () => Str(Port), v => ParseInt(v, 0, 65535), v => Port = v);
+        Define("admin-port", SettingType.Int, "9121", false, () => Str(AdminPort), v => ParseInt(v, 0, 65535), v => AdminPort = v);
+        Define("shards", SettingType.Int, Str(Environment.ProcessorCount), false, () => Str(Shards), v => ParseInt(v, 1, 1024), v => Shards = v);
+        Define("dir", SettingType.String, "./data", false, () => Dir, v => v.Length > 0 ? v : throw new ArgumentException("dir can't be empty"), v => Dir = v);
+        Define("databases", SettingType.Int, "16", false, () => Str(Databases), v => ParseInt(v, 1, 1024), v => Databases = v);
+        Define("maxclients", SettingType.Int, "10000", true, () => Str(MaxClients), v => ParseInt(v, 1, MaxClientsCeiling ?? 1_000_000), v => MaxClients = v);
+        Define("requirepass", SettingType.String, string.Empty, true, () => RequirePass, v => v, v => RequirePass = v);
+        Define("proto-max-bulk-len", SettingType.Memory, "512mb", true, () => Str(ProtoMaxBulkLen), v => ParseMemory(v, 1024 * 1024, long.MaxValue), v => ProtoMaxBulkLen = v);
+        Define("client-query-buffer-limit", SettingType.Memory, "1gb", true, () => Str(QueryBufferLimit), v => ParseMemory(v, 1024 * 1024, int.MaxValue), v => QueryBufferLimit = v);
+        Define("client-output-buffer-limit", SettingType.Words, "normal 256mb 0 0", true, () => $"normal {(OutputHardLimitBytes == long.MaxValue ? 0 : OutputHardLimitBytes)} 0 0", ParseOutputLimit, v => OutputHardLimitBytes = v);
+        Define("hz", SettingType.Int, "10", true, () => Str(Hz), v => ParseInt(v, 1, 500), v => Hz = v);
+        Define("loglevel", SettingType.Enum, "notice", true, () => LogLevel.ToString().ToLowerInvariant(), ParseEnum<LogLevel>, v => LogLevel = v);
+        Define("protected-mode", SettingType.Bool, "yes", true, () => YesNo(ProtectedMode), ParseBool, v => ProtectedMode = v);
+        Define("enable-debug-command", SettingType.Enum, "no", false, () => DebugCommand.ToString().ToLowerInvariant(), ParseEnum<DebugCommandMode>, v => DebugCommand = v);
+        Define("save", SettingType.Words, "3600 1 300 100 60 10000", true, () => SavePoints, ParseSave, v => SavePoints = v, appendsInFile: true);
+        Define("shutdown-timeout", SettingType.Int, "10", true, () => Str(ShutdownTimeoutSeconds), v => ParseInt(v, 0, 3600), v => ShutdownTimeoutSeconds = v);
+        Define("shutdown-readiness-delay", SettingType.Int, "1000", true, () => Str(ShutdownReadinessDelayMs), v => ParseInt(v, 0, 600_000), v => ShutdownReadinessDelayMs = v);
         foreach (var s in _ordered)
         {
             s.Apply(s.Default);
@@ -67,6 +75,9 @@ public sealed class ServerConfig
     }
 
     public string Bind { get; private set; } = null!;
+
+    /// <summary>The address the RESP and admin ports bind to: the first one in <see cref="Bind"/>.</summary>
+    public IPAddress BindAddress { get; private set; } = null!;
 
     public int Port { get; private set; }
 
@@ -113,6 +124,12 @@ public sealed class ServerConfig
     /// <summary>Upper bound on a graceful shutdown: in-flight work that takes longer is cut off.</summary>
     public int ShutdownTimeoutSeconds { get; private set; }
 
+    /// <summary>
+    /// Milliseconds a graceful stop keeps serving, RESP port open, after /readyz turns 503: a load
+    /// balancer learns of the stop only by probing, so it must see the 503 before the port closes.
+    /// </summary>
+    public int ShutdownReadinessDelayMs { get; private set; }
+
     /// <summary>The config file the server started from, or null; CONFIG REWRITE writes it back.</summary>
     public string? ConfigFile { get; private set; }
 
@@ -130,48 +147,43 @@ public sealed class ServerConfig
     public bool TryFind(string name, out Setting setting) => _settings.TryGetValue(name, out setting!);
 
     /// <summary>Validates and applies one value; on failure returns the reason and changes nothing.</summary>
-    public string? TrySet(string name, string value)
-    {
-        if (!_settings.TryGetValue(name, out var s))
-        {
-            return $"unknown setting '{name}'";
-        }
-
-        lock (_writeLock)
-        {
-            return ApplyOrRestore(s, value);
-        }
-    }
+    public string? TrySet(string name, string value) => TrySetAll([(name, value)]) is { } failure ? failure.Reason : null;
 
     /// <summary>
-    /// Applies several pairs as one: each is validated and applied in order, and the first failure
-    /// restores every value already changed. Returns the failing name and reason, or null.
+    /// Applies several pairs as one: every value is validated and parsed first, and only when all of
+    /// them are valid are they stored, so a reader never sees some of the pairs applied and not others
+    /// because one of them failed. Returns the failing name and reason, or null.
     /// </summary>
     public (string Name, string Reason)? TrySetAll(IReadOnlyList<(string Name, string Value)> pairs)
     {
-        lock (_writeLock)
+        var stores = new Action[pairs.Count];
+        for (var i = 0; i < pairs.Count; i++)
         {
-            var applied = new List<(Setting Setting, string Old)>(pairs.Count);
-            foreach (var (name, value) in pairs)
+            var (name, value) = pairs[i];
+            if (!_settings.TryGetValue(name, out var s))
             {
-                if (!_settings.TryGetValue(name, out var s))
-                {
-                    Restore(applied);
-                    return (name, "unknown setting");
-                }
-
-                var old = s.Get();
-                if (ApplyOrRestore(s, value) is { } error)
-                {
-                    Restore(applied);
-                    return (name, error);
-                }
-
-                applied.Add((s, old));
+                return (name, $"unknown setting '{name}'");
             }
 
-            return null;
+            try
+            {
+                stores[i] = s.Prepare(value);
+            }
+            catch (Exception ex) when (ex is FormatException or ArgumentException or OverflowException)
+            {
+                return (name, ex.Message);
+            }
         }
+
+        lock (_writeLock)
+        {
+            foreach (var store in stores)
+            {
+                store();
+            }
+        }
+
+        return null;
     }
 
     /// <summary>
@@ -261,7 +273,11 @@ public sealed class ServerConfig
     private static readonly (string Suffix, long Multiplier)[] MemoryUnits =
         [("gb", 1L << 30), ("mb", 1L << 20), ("kb", 1L << 10), ("g", 1_000_000_000L), ("m", 1_000_000L), ("k", 1000L), ("b", 1L)];
 
-    private static string ParseBind(string v)
+    /// <summary>
+    /// redis.conf's bind: addresses, each optionally prefixed by '-' (Redis: skip it if unavailable).
+    /// Basalt binds only the first, on one IPv4 socket, so that one must be IPv4 or "*".
+    /// </summary>
+    private static (string Text, IPAddress First) ParseBind(string v)
     {
         var words = v.Split(' ', StringSplitOptions.RemoveEmptyEntries);
         if (words.Length == 0)
@@ -271,13 +287,24 @@ public sealed class ServerConfig
 
         foreach (var w in words)
         {
-            if (w is not ("*" or "-::*") && !System.Net.IPAddress.TryParse(w.TrimStart('-'), out _))
+            if (w is not ("*" or "-::*") && !IPAddress.TryParse(w.TrimStart('-'), out _))
             {
                 throw new FormatException($"'{w}' is not an IP address");
             }
         }
 
-        return string.Join(' ', words);
+        var first = words[0].TrimStart('-');
+        IPAddress address;
+        if (first == "*")
+        {
+            address = IPAddress.Any;
+        }
+        else if (!IPAddress.TryParse(first, out address!) || address.AddressFamily != AddressFamily.InterNetwork)
+        {
+            throw new ArgumentException($"'{words[0]}': the first bind address must be IPv4 or * (Basalt listens on the first address only, over IPv4)");
+        }
+
+        return (string.Join(' ', words), address);
     }
 
     /// <summary>"seconds changes" pairs; an empty value turns snapshots off (Redis: save "").</summary>
@@ -324,32 +351,15 @@ public sealed class ServerConfig
         return hardLimit == 0 ? long.MaxValue : hardLimit;
     }
 
-    private static string? ApplyOrRestore(Setting s, string value)
+    private void Define<T>(string name, SettingType type, string defaultValue, bool mutable, Func<string> get, Func<string, T> parse, Action<T> store, bool appendsInFile = false)
     {
-        var old = s.Get();
-        try
+        Action Prepare(string value)
         {
-            s.Apply(value);
-            return null;
+            var parsed = parse(value);
+            return () => store(parsed);
         }
-        catch (Exception ex) when (ex is FormatException or ArgumentException or OverflowException)
-        {
-            s.Apply(old);
-            return ex.Message;
-        }
-    }
 
-    private static void Restore(List<(Setting Setting, string Old)> applied)
-    {
-        for (var i = applied.Count - 1; i >= 0; i--)
-        {
-            applied[i].Setting.Apply(applied[i].Old);
-        }
-    }
-
-    private void Define(string name, SettingType type, string defaultValue, bool mutable, Func<string> get, Action<string> apply, bool appendsInFile = false)
-    {
-        var s = new Setting(name, type, defaultValue, mutable, get, apply) { AppendsInFile = appendsInFile };
+        var s = new Setting(name, type, defaultValue, mutable, get, Prepare) { AppendsInFile = appendsInFile };
         _settings.Add(name, s);
         _ordered.Add(s);
     }

@@ -61,11 +61,11 @@ public sealed partial class ServerProcess : IDisposable
         if (start.Defaults)
         {
             var dataDir = Path.Combine(Path.GetTempPath(), "basalt-test-" + Guid.NewGuid().ToString("N"));
-            all.AddRange(["--port", "0", "--dir", dataDir, "--admin-port", "0"]);
+            all.AddRange(["--port", "0", "--dir", dataDir, "--admin-port", "0", "--shutdown-readiness-delay", "0"]);
         }
 
         all.AddRange(start.Args);
-        return Start("dotnet", all, BannerPort(), start.ReadyLine, start.Environment, start.Stdin);
+        return Start("dotnet", all, BannerPort(), start.ReadyLine, start.Environment, start.Stdin, start.WorkingDirectory);
     }
 
     /// <summary>Writes one line to the server's stdin (only when started with Stdin = true).</summary>
@@ -150,7 +150,7 @@ public sealed partial class ServerProcess : IDisposable
         }
     }
 
-    private static ServerProcess Start(string file, List<string> args, Regex? portPattern, string readyLine, IReadOnlyDictionary<string, string>? environment = null, bool stdin = false)
+    private static ServerProcess Start(string file, List<string> args, Regex? portPattern, string readyLine, IReadOnlyDictionary<string, string>? environment = null, bool stdin = false, string? workingDirectory = null)
     {
         var psi = new ProcessStartInfo(file)
         {
@@ -158,6 +158,7 @@ public sealed partial class ServerProcess : IDisposable
             RedirectStandardOutput = true,
             RedirectStandardInput = stdin,
             UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? string.Empty,
         };
         foreach (var (k, v) in environment ?? new Dictionary<string, string>())
         {
@@ -257,12 +258,18 @@ public sealed record BasaltStart(params string[] Args)
 {
     public string? ConfigFile { get; init; }
 
-    /// <summary>Adds the test defaults first (--port 0, a temp --dir, --admin-port 0); later args override them.</summary>
+    /// <summary>
+    /// Adds the test defaults first (--port 0, a temp --dir, --admin-port 0, --shutdown-readiness-delay 0:
+    /// no load balancer watches a test server); later args override them.
+    /// </summary>
     public bool Defaults { get; init; } = true;
 
     public IReadOnlyDictionary<string, string>? Environment { get; init; }
 
     public bool Stdin { get; init; }
+
+    /// <summary>The server's working directory (relative paths in its config resolve against it); the test's own when null.</summary>
+    public string? WorkingDirectory { get; init; }
 
     public string ReadyLine { get; init; } = "Ready to accept connections";
 }

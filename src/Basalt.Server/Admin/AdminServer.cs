@@ -59,7 +59,7 @@ internal sealed class AdminServer : IAsyncDisposable
 
     private static Task HealthzAsync(BasaltServer server, HttpContext ctx)
     {
-        var stuck = server.UnresponsiveLoops(BasaltServer.UnresponsiveAfterMs);
+        var stuck = server.UnhealthyLoops(BasaltServer.UnresponsiveAfterMs);
         var sb = new StringBuilder();
         sb.Append("{\"status\":\"").Append(stuck.Count == 0 ? "ok" : "unresponsive").Append("\",\"shards\":").Append(server.Loops.Length);
         if (stuck.Count > 0)
@@ -67,7 +67,8 @@ internal sealed class AdminServer : IAsyncDisposable
             sb.Append(",\"unresponsive\":[");
             for (var i = 0; i < stuck.Count; i++)
             {
-                sb.Append(i == 0 ? string.Empty : ",").Append(CultureInfo.InvariantCulture, $"{{\"loop\":\"shard-{stuck[i].Shard}\",\"busy_ms\":{stuck[i].BusyMs}}}");
+                var field = stuck[i].LostWakeup ? "lost_wakeup_ms" : "busy_ms";
+                sb.Append(i == 0 ? string.Empty : ",").Append(CultureInfo.InvariantCulture, $"{{\"loop\":\"shard-{stuck[i].Shard}\",\"{field}\":{stuck[i].Ms}}}");
             }
 
             sb.Append(']');

@@ -358,7 +358,7 @@ internal static class ConnectionCommands
         }
     }
 
-    /// <summary>CONFIG SET of several pairs is all or nothing: any failure restores every value it changed.</summary>
+    /// <summary>CONFIG SET of several pairs is all or nothing: every value is validated before any is stored.</summary>
     private static void ConfigSet(Connection c, ArgView a, CommandSpec spec)
     {
         if ((a.Count - 2) % 2 != 0)

@@ -139,9 +139,12 @@ internal static partial class LogMessages
     [LoggerMessage(19, Microsoft.Extensions.Logging.LogLevel.Information, "Readiness: gate '{Gate}' holds")]
     public static partial void GateSet(this ILogger log, string gate);
 
-    [LoggerMessage(20, Microsoft.Extensions.Logging.LogLevel.Information, "Shutdown: readiness is now 503; draining {Clients} client(s)")]
+    [LoggerMessage(20, Microsoft.Extensions.Logging.LogLevel.Information, "Shutdown: RESP listener closed; draining {Clients} client(s)")]
     public static partial void Draining(this ILogger log, int clients);
 
     [LoggerMessage(21, Microsoft.Extensions.Logging.LogLevel.Information, "Test hook: holding the listener until a line arrives on stdin")]
     public static partial void HoldingListener(this ILogger log);
+
+    [LoggerMessage(22, Microsoft.Extensions.Logging.LogLevel.Information, "Shutdown: readiness is now 503; the RESP listener closes in {DelayMs} ms")]
+    public static partial void ReadinessOff(this ILogger log, int delayMs);
 }

@@ -435,6 +435,7 @@ internal sealed unsafe class Connection
             return;
         }
 
+        var start = System.Diagnostics.Stopwatch.GetTimestamp();
         var op = spec.CreateOp!(new OpRequest
         {
             Args = args,
@@ -447,8 +448,9 @@ internal sealed unsafe class Connection
         });
         if (op.EarlyError is { } err)
         {
+            // The command ran far enough to find its arguments wrong: a call that failed, as Redis counts it.
             Output.Error(err);
-            Loop.Stats.Failed[spec.Id]++;
+            Loop.RecordCommand(spec, System.Diagnostics.Stopwatch.GetTimestamp() - start, failed: true);
             return;
         }
 

@@ -91,6 +91,9 @@ internal sealed unsafe class ShardLoop : IDisposable
 
     public bool IsRunning => _thread.IsAlive;
 
+    /// <summary>No message waits in the inbox; /healthz reads it from another thread (see LostWakeupWatch).</summary>
+    public bool InboxEmpty => _inbox.IsEmpty;
+
     /// <summary>Set during a graceful stop: each connection is closed as soon as it has nothing in flight.</summary>
     public bool Draining => _draining;
 
@@ -333,9 +336,10 @@ internal sealed unsafe class ShardLoop : IDisposable
     /// <summary>Close every connection and free the reactor. Called after the thread stopped.</summary>
     public void Dispose()
     {
-        foreach (var c in _connections)
+        // By index: Close frees the connection's slot (Forget), which a foreach would reject as a modified list.
+        for (var i = 0; i < _connections.Count; i++)
         {
-            c?.Close("server shutdown");
+            _connections[i]?.Close("server shutdown");
         }
 
         _ = Native.close(_epfd);

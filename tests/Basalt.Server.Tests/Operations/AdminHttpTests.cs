@@ -1,5 +1,7 @@
 using System.Net;
+using System.Reflection;
 using System.Text.Json;
+using Basalt.Server.Shards;
 using Basalt.Testing;
 
 namespace Basalt.Server.Tests.Operations;
@@ -23,10 +25,22 @@ public sealed class AdminHttpTests
 
         Assert.Equal("ERR value is not an integer or out of range", c.Call("INCR", "k0").Text);
 
-        // A multi-shard command is counted once, by the loop that coordinated it.
+        // An op refused while reading its arguments is a call that failed, not one that never happened.
+        Assert.Equal("ERR invalid cursor", c.Call("SCAN", "not-a-cursor").Text);
+
+        // A multi-shard command is counted once, by the loop that coordinated it, and its parts
+        // travel as shard messages (8 keys on 2 shards: each shard owns some of them).
+        var slots = new Basalt.Engine.SlotMap(2);
+        Assert.Equal(2, Enumerable.Range(0, 8).Select(i => slots.ShardOf(System.Text.Encoding.UTF8.GetBytes("m" + i))).Distinct().Count());
+        var beforeMset = await s.ScrapeAsync();
         Assert.Equal("OK", c.Call("MSET", "m0", "1", "m1", "1", "m2", "1", "m3", "1", "m4", "1", "m5", "1", "m6", "1", "m7", "1").Text);
         var after = await s.ScrapeAsync();
         Assert.Equal(1, after["basalt_commands_processed_total"].Value(("command", "mset")));
+        var sentBefore = beforeMset["basalt_shard_messages_sent_total"].Samples.Sum(x => x.Value);
+        var sentAfter = after["basalt_shard_messages_sent_total"].Samples.Sum(x => x.Value);
+        Assert.True(sentAfter > sentBefore, $"shard messages sent {sentBefore} -> {sentAfter}");
+        Assert.Equal(1, after["basalt_commands_processed_total"].Value(("command", "scan")));
+        Assert.Equal(1, after["basalt_commands_failed_total"].Value(("command", "scan")));
 
         Assert.Equal(setsBefore + 10, after["basalt_commands_processed_total"].Value(("command", "set")));
         Assert.Equal(1, after["basalt_commands_failed_total"].Value(("command", "incr")));
@@ -42,7 +56,7 @@ public sealed class AdminHttpTests
         var readTotal = after["basalt_net_read_bytes_total"].Samples.Sum(x => x.Value);
         Assert.True(readTotal > before["basalt_net_read_bytes_total"].Samples.Sum(x => x.Value));
         Assert.Equal(2, after["basalt_shard_wakes_total"].Samples.Count);
-        foreach (var family in new[] { "basalt_shard_messages_sent_total", "basalt_shard_drains_at_cap_total", "basalt_keys_expired_total", "basalt_keys_evicted_total", "basalt_clients_rejected_total", "basalt_memory_used_bytes", "basalt_net_written_bytes_total" })
+        foreach (var family in new[] { "basalt_shard_drains_at_cap_total", "basalt_keys_expired_total", "basalt_keys_evicted_total", "basalt_clients_rejected_total", "basalt_memory_used_bytes", "basalt_net_written_bytes_total" })
         {
             Assert.True(after.ContainsKey(family), family);
         }
@@ -108,7 +122,63 @@ public sealed class AdminHttpTests
         Assert.Matches("^shard-[01]$", stuck[0].GetProperty("loop").GetString());
         Assert.True(stuck[0].GetProperty("busy_ms").GetInt64() >= BasaltServer.UnresponsiveAfterMs);
 
+        // The reply leaves during the turn that ran the sleep, and that turn still has to end: on a busy
+        // machine a probe right after the reply can catch it, so the recovery gets a deadline too.
         Assert.Equal("OK", c.Read().Text);
+        var healed = string.Empty;
+        deadline = DateTime.UtcNow.AddSeconds(10);
+        while (DateTime.UtcNow < deadline)
+        {
+            using var r = await s.Http.GetAsync("/healthz");
+            healed = await r.Content.ReadAsStringAsync();
+            if (r.StatusCode == HttpStatusCode.OK)
+            {
+                break;
+            }
+
+            await Task.Delay(50);
+        }
+
+        Assert.StartsWith("{\"status\":\"ok\"", healed, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Healthz_turns_503_for_a_parked_loop_whose_inbox_holds_a_message_it_was_never_woken_for()
+    {
+        await using var s = await InProcessServer.StartAsync();
+        var loop = s.Server.Loops[1];
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!loop.IsParked && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(loop.IsParked);
+
+        // A lost wakeup, made by hand: a message enqueued with no eventfd write.
+        var ran = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var inbox = (MpscQueue<ShardWork>)typeof(ShardLoop).GetField("_inbox", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(loop)!;
+        Assert.True(inbox.TryEnqueue(new LoopAction(_ => ran.TrySetResult())));
+
+        using (var first = await s.Http.GetAsync("/healthz"))
+        {
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode); // one sighting: the producer may be about to wake it
+        }
+
+        await Task.Delay(BasaltServer.UnresponsiveAfterMs + 100);
+        using (var second = await s.Http.GetAsync("/healthz"))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, second.StatusCode);
+            using var json = JsonDocument.Parse(await second.Content.ReadAsStringAsync());
+            var stuck = json.RootElement.GetProperty("unresponsive");
+            Assert.Equal(1, stuck.GetArrayLength());
+            Assert.Equal("shard-1", stuck[0].GetProperty("loop").GetString());
+            Assert.True(stuck[0].GetProperty("lost_wakeup_ms").GetInt64() >= BasaltServer.UnresponsiveAfterMs);
+        }
+
+        // Any post wakes the loop, which then runs the stranded message too.
+        loop.Post(new LoopAction(_ => { }));
+        await ran.Task.WaitAsync(TimeSpan.FromSeconds(10));
         using var healed = await s.Http.GetAsync("/healthz");
         Assert.Equal(HttpStatusCode.OK, healed.StatusCode);
     }

@@ -13,10 +13,12 @@ public sealed class ConfigTests : IDisposable
     [Fact]
     public void A_file_with_comments_quotes_and_includes_is_applied_in_order()
     {
+        // databases is set only here: it shows the include was read; hz and maxclients show its place in the order.
         var included = Write("extra.conf", """
             # included file
             hz 20
             maxclients 50
+            databases 8
             """);
         var main = Write("basalt.conf", $"""
             # Basalt test config
@@ -39,8 +41,27 @@ public sealed class ConfigTests : IDisposable
         Assert.Equal("900 1 300 10", config.SavePoints);
         Assert.Equal(60, config.MaxClients);
         Assert.Equal(30, config.Hz);
+        Assert.Equal(8, config.Databases);
         Assert.Equal("warning", config.Get("loglevel"));
         Assert.Equal(main, config.ConfigFile);
+    }
+
+    [Fact]
+    public void A_relative_include_resolves_against_the_working_directory_not_the_including_file()
+    {
+        // Two files named extra.conf: the one beside the config file is a decoy, the one in the
+        // working directory is the one Redis (and so Basalt) reads.
+        var cwd = Directory.CreateDirectory(Path.Combine(_dir, "cwd")).FullName;
+        var confDir = Directory.CreateDirectory(Path.Combine(_dir, "conf")).FullName;
+        File.WriteAllText(Path.Combine(cwd, "extra.conf"), "databases 8\n");
+        File.WriteAllText(Path.Combine(confDir, "extra.conf"), "databases 4\n");
+        var main = Path.Combine(confDir, "basalt.conf");
+        File.WriteAllText(main, "include extra.conf\n");
+
+        using var server = ServerProcess.StartBasalt(new BasaltStart { ConfigFile = main, WorkingDirectory = cwd });
+        using var c = server.Connect();
+
+        Assert.Equal(["databases", "8"], c.Call("CONFIG", "GET", "databases").Items!.Select(v => v.Text).ToArray());
     }
 
     [Theory]
@@ -66,18 +87,25 @@ public sealed class ConfigTests : IDisposable
         Assert.Contains("nested deeper", ex.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void Setting_several_pairs_where_one_is_invalid_changes_none_of_them()
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Setting_several_pairs_where_one_is_invalid_changes_none_of_them(int invalidAt)
     {
         var config = new ServerConfig();
-        var failure = config.TrySetAll([("hz", "40"), ("maxclients", "77"), ("loglevel", "chatty")]);
+        var pairs = new List<(string, string)> { ("hz", "40"), ("maxclients", "77") };
+        pairs.Insert(invalidAt, ("loglevel", "chatty"));
 
-        Assert.Equal("loglevel", failure!.Value.Name);
+        var failure = config.TrySetAll(pairs);
+
+        Assert.Equal(("loglevel", "argument(s) must be one of the following: debug, verbose, notice, warning"), failure);
         Assert.Equal("10", config.Get("hz"));
         Assert.Equal("10000", config.Get("maxclients"));
         Assert.Equal("notice", config.Get("loglevel"));
         Assert.Null(config.TrySetAll([("hz", "40"), ("maxclients", "77")]));
         Assert.Equal("40", config.Get("hz"));
+        Assert.Equal("77", config.Get("maxclients"));
     }
 
     [Fact]
@@ -147,6 +175,22 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Fact]
+    public void CONFIG_GET_over_TCP_matches_glob_patterns_and_names_each_setting_once()
+    {
+        using var server = ServerProcess.StartBasalt("--hz", "12");
+        using var c = server.Connect();
+
+        string[] Get(params string[] patterns) => c.Call(["CONFIG", "GET", .. patterns]).Items!.Select(v => v.Text!).ToArray();
+
+        Assert.Equal(["maxclients", "10000", "proto-max-bulk-len", "536870912"], Get("*max*"));
+        Assert.Equal(["hz", "12"], Get("h?"));
+        Assert.Equal(["hz", "12"], Get("HZ"));
+        Assert.Equal(["client-output-buffer-limit", "normal 268435456 0 0", "client-query-buffer-limit", "1073741824"], Get("client-*-limit"));
+        Assert.Equal(["hz", "12", "maxclients", "10000"], Get("h?", "maxclients", "max*"));
+        Assert.Empty(Get("nosuch*"));
+    }
+
+    [Fact]
     public void CONFIG_REWRITE_without_a_config_file_is_an_error()
     {
         using var server = ServerProcess.StartBasalt();
@@ -155,22 +199,45 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Fact]
-    public void An_invalid_config_file_stops_startup_with_one_line_and_a_nonzero_exit()
+    public async Task An_invalid_config_file_stops_startup_with_one_line_and_a_nonzero_exit()
     {
         var path = Write("broken.conf", "port 6390\nmaxclients -5\n");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        psi.ArgumentList.Add(RepoPaths.ServerDll);
-        psi.ArgumentList.Add(path);
-        using var p = Process.Start(psi)!;
-        var stderr = p.StandardError.ReadToEnd();
-        var stdout = p.StandardOutput.ReadToEnd();
-        Assert.True(p.WaitForExit(30_000));
 
-        Assert.NotEqual(0, p.ExitCode);
+        var (exit, stdout, stderr) = await RunToExitAsync(path);
+
+        Assert.Equal(1, exit);
         Assert.Equal(string.Empty, stdout);
-        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Single(lines);
-        Assert.Contains($"{path}:2: 'maxclients': argument must be between 1 and", lines[0], StringComparison.Ordinal);
+        var line = Assert.Single(stderr);
+        Assert.Contains($"{path}:2: 'maxclients': argument must be between 1 and", line, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("nonsense", "'bind': 'nonsense' is not an IP address")]
+    [InlineData("-::*", "'bind': '-::*': the first bind address must be IPv4 or *")]
+    [InlineData("::1 127.0.0.1", "'bind': '::1': the first bind address must be IPv4 or *")]
+    public async Task A_bind_address_the_server_cannot_listen_on_stops_startup_with_one_line(string bind, string reason)
+    {
+        var (exit, stdout, stderr) = await RunToExitAsync(["--port", "0", "--admin-port", "0", "--dir", _dir, "--bind", .. bind.Split(' ')]);
+
+        Assert.Equal(1, exit);
+        Assert.Equal(string.Empty, stdout);
+        var line = Assert.Single(stderr);
+        Assert.StartsWith("*** FATAL CONFIG ERROR *** command line: '--bind': ", line, StringComparison.Ordinal);
+        Assert.Contains(reason, line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_data_dir_that_cannot_be_created_stops_startup_with_one_line()
+    {
+        var file = Write("not-a-dir", "plain file");
+        var dir = Path.Combine(file, "data");
+
+        var (exit, stdout, stderr) = await RunToExitAsync("--port", "0", "--admin-port", "0", "--dir", dir);
+
+        Assert.Equal(1, exit);
+        Assert.Equal(string.Empty, stdout);
+        var line = Assert.Single(stderr);
+        Assert.StartsWith($"*** FATAL *** Can't create the data directory '{dir}': ", line, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -188,6 +255,24 @@ public sealed class ConfigTests : IDisposable
         }
 
         Assert.True(server.WaitForLog("Closing client", TimeSpan.FromSeconds(10)), server.Log);
+    }
+
+    /// <summary>Runs the real server process to its exit, for startup errors: exit code, stdout, and stderr's non-empty lines.</summary>
+    private static async Task<(int Exit, string Stdout, string[] Stderr)> RunToExitAsync(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
+        psi.ArgumentList.Add(RepoPaths.ServerDll);
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var stderr = p.StandardError.ReadToEndAsync(deadline.Token);
+        var stdout = await p.StandardOutput.ReadToEndAsync(deadline.Token);
+        await p.WaitForExitAsync(deadline.Token);
+        return (p.ExitCode, stdout, (await stderr).Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 
     private string Write(string name, string text)

@@ -6,12 +6,13 @@ namespace Basalt.Server.Tests.Operations;
 /// <summary>A BasaltServer started inside the test process, with its admin port on a free loopback port.</summary>
 public sealed class InProcessServer : IAsyncDisposable
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "basalt-inproc-" + Guid.NewGuid().ToString("N"));
+    private readonly string _dir;
 
-    private InProcessServer(BasaltServer server, HttpClient http)
+    private InProcessServer(BasaltServer server, HttpClient http, string dir)
     {
         Server = server;
         Http = http;
+        _dir = dir;
     }
 
     public BasaltServer Server { get; }
@@ -21,12 +22,15 @@ public sealed class InProcessServer : IAsyncDisposable
     public static async Task<InProcessServer> StartAsync(params string[] extra)
     {
         var adminPort = ServerProcess.FreePort();
+
+        // Program creates the data dir before the server starts; the fixture does the same.
+        var dir = Directory.CreateTempSubdirectory("basalt-inproc-").FullName;
         var config = new ServerConfig();
-        config.ApplyArguments(["--port", "0", "--admin-port", adminPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--shards", "2", "--loglevel", "warning", .. extra]);
+        config.ApplyArguments(["--port", "0", "--admin-port", adminPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--shards", "2", "--loglevel", "warning", "--dir", dir, "--shutdown-readiness-delay", "0", .. extra]);
         var server = new BasaltServer(config);
         await server.StartAsync();
         var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{adminPort}"), Timeout = TimeSpan.FromSeconds(30) };
-        return new InProcessServer(server, http);
+        return new InProcessServer(server, http, dir);
     }
 
     public RespConnection Connect() => new(Server.Port);
