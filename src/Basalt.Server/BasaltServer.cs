@@ -199,16 +199,23 @@ public sealed class BasaltServer : IAsyncDisposable
             l.Stop();
         }
 
+        var allStopped = true;
         foreach (var l in Loops)
         {
-            // Only a stopped loop's connections may be touched from this thread (invariant 1).
-            if (l.Join(TimeSpan.FromSeconds(5)))
-            {
-                l.Dispose();
-            }
-            else
+            if (!l.Join(TimeSpan.FromSeconds(5)))
             {
                 Log.LoopDidNotStop(l.Id);
+                allStopped = false;
+            }
+        }
+
+        // Only stopped loops' connections may be touched from this thread (invariant 1), and only once
+        // every loop has stopped, since a loop may be sending on another's connection (a handed-off group).
+        if (allStopped)
+        {
+            foreach (var l in Loops)
+            {
+                l.Dispose();
             }
         }
 

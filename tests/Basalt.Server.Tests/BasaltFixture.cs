@@ -5,7 +5,11 @@ namespace Basalt.Server.Tests;
 /// <summary>One Basalt process with 4 shards, shared by the tests of a collection.</summary>
 public sealed class BasaltFixture : IDisposable
 {
-    public ServerProcess Server { get; } = ServerProcess.StartBasalt("--shards", "4");
+    public const int ShardCount = 4;
+
+    public ServerProcess Server { get; } = ServerProcess.StartBasalt("--shards", ShardCount.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    public int Shards => ShardCount;
 
     public RespConnection Connect() => Server.Connect();
 

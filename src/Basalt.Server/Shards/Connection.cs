@@ -45,6 +45,8 @@ internal sealed unsafe class Connection
     private int _barrierCount;
     private string? _pendingProtocolError;
     private int _peekedTo;
+    private bool _handedOff;
+    private bool _socketDisposed;
 
     public Connection(ShardLoop loop, Socket socket, long id, int slot)
     {
@@ -123,6 +125,13 @@ internal sealed unsafe class Connection
     public void OnReadable()
     {
         _readable = true;
+        if (_handedOff)
+        {
+            // The client spoke again (or hung up) before its handed-off group came back: have it returned with a wake.
+            _active[0].OwnerWaits();
+            return;
+        }
+
         Pump();
     }
 
@@ -199,6 +208,8 @@ internal sealed unsafe class Connection
             return;
         }
 
+        var handedOff = _handedOff;
+        _handedOff = false;
         if (Closed)
         {
             ResetBatch();
@@ -215,6 +226,17 @@ internal sealed unsafe class Connection
                 Close("output buffer limit");
                 return;
             }
+        }
+
+        if (handedOff)
+        {
+            // One group, its replies in request order; the target sent the first SentBytes of them.
+            var g = _active[0];
+            Output.WriteRaw(g.Replies.Buffer.AsSpan(g.SentBytes, g.Replies.Length - g.SentBytes));
+            ResetBatch();
+            CheckOutputLimit();
+            Pump();
+            return;
         }
 
         // Every group is back: copy each reply out in the order the requests came.
@@ -266,12 +288,16 @@ internal sealed unsafe class Connection
         Closed = true;
         Loop.Server.Log.ClientClosed(Id, reason);
         Loop.Forget(this);
-        try
+
+        // A target holding the write turn may still send on the socket: closing it now could let a new
+        // connection reuse the descriptor and receive those bytes. It closes when the group is back.
+        if (_handedOff)
         {
-            _socket.Dispose();
+            _active[0].OwnerWaits();
         }
-        catch (ObjectDisposedException)
+        else
         {
+            DisposeSocket();
         }
 
         Loop.Server.OnClientClosed();
@@ -281,12 +307,34 @@ internal sealed unsafe class Connection
         ReleaseBuffers();
     }
 
+    /// <summary>Closes the socket even if a handed-off group never came back; only once every loop has stopped.</summary>
+    public void DisposeSocketAfterStop() => DisposeSocket();
+
+    private void DisposeSocket()
+    {
+        if (_socketDisposed)
+        {
+            return;
+        }
+
+        _socketDisposed = true;
+        try
+        {
+            _socket.Dispose();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
     private void ReleaseBuffers()
     {
         if (_waiting > 0 || _buffersReleased)
         {
             return;
         }
+
+        DisposeSocket();
 
         _buffersReleased = true;
         ArrayPool<byte>.Shared.Return(_in);
@@ -511,9 +559,16 @@ internal sealed unsafe class Connection
     private void SendGroups()
     {
         _waiting = _active.Count;
+
+        // Hand the write turn to the target when its group is the whole batch, nothing of ours waits to be
+        // sent, and nothing more is to be read or run: its replies then go out from the target, and the
+        // group comes back without a wake. Anything else, and the replies come back here to be merged.
+        _handedOff = _active.Count == 1 && _active[0].Target != Loop.Id && Output.Length == 0 && !_readable
+            && !_closeAfterReply && _barrierStart < 0 && _pendingProtocolError is null
+            && !_parser.InFrame && _parser.Position == _inLen;
         foreach (var g in _active)
         {
-            g.Prepare(_in, _args, Db, Output.Protocol, NoTouch, Loop.Server.Config.OutputHardLimitBytes);
+            g.Prepare(_in, _args, Db, Output.Protocol, NoTouch, Loop.Server.Config.OutputHardLimitBytes, _handedOff ? Fd : -1);
         }
 
         // Snapshot the list: a local group may complete synchronously and reset it.

@@ -24,6 +24,9 @@ internal sealed unsafe class ShardLoop : IDisposable
     private const uint ReadEvents = Native.EPOLLIN | Native.EPOLLRDHUP | Native.EPOLLET;
 
     private readonly MpscQueue<ShardWork> _inbox;
+
+    // Handed-off groups whose replies the target already sent: returned without a wake (PostQuiet).
+    private readonly MpscQueue<ShardWork> _quietInbox;
     private readonly Queue<ShardWork> _held = new();
     private readonly List<Connection?> _connections = [];
     private readonly Stack<int> _freeSlots = new();
@@ -41,7 +44,7 @@ internal sealed unsafe class ShardLoop : IDisposable
     private int _wakeCount;
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _sleeping;
-    private bool _draining;
+    private volatile bool _draining;
     private volatile bool _stopping;
     private long _nextExpireAt;
     private long _eventFdWakes;
@@ -55,6 +58,7 @@ internal sealed unsafe class ShardLoop : IDisposable
         Gauges = new ShardGauges(server.Options.Databases);
         _commandDuration = server.Metrics.CommandDuration;
         _inbox = new MpscQueue<ShardWork>(Math.Max(1024, server.Options.MaxClients * 4));
+        _quietInbox = new MpscQueue<ShardWork>(Math.Max(1024, server.Options.MaxClients));
         _wakePending = new bool[server.Loops.Length];
         _wakeList = new int[server.Loops.Length];
         _epfd = Native.epoll_create1(Native.EPOLL_CLOEXEC);
@@ -133,6 +137,9 @@ internal sealed unsafe class ShardLoop : IDisposable
         Post(new LoopAction(static l =>
         {
             l._draining = true;
+
+            // Pairs with PostQuiet: a group returned from now on wakes us; one returned before is taken at the park.
+            Interlocked.MemoryBarrier();
             l.CheckDrained();
         }));
 #pragma warning disable VSTHRD003 // A TaskCompletionSource with asynchronous continuations; there is no SynchronizationContext to deadlock.
@@ -194,6 +201,31 @@ internal sealed unsafe class ShardLoop : IDisposable
         }
 
         WakeIfParked();
+    }
+
+    /// <summary>
+    /// Posts a handed-off group whose replies the target already sent, without a wake: the owner takes it
+    /// at its next turn, and before it would park. The owner is woken only if it asked for the group
+    /// (it saw its client's next request or closed it, CommandGroup.OwnerWaits) or is draining for a stop.
+    /// Dekker-style like Post: the enqueue is ordered before the reads here, and the owner's request is
+    /// ordered before its park re-checks this queue. A connection has at most one such group out.
+    /// </summary>
+    public void PostQuiet(CommandGroup group)
+    {
+        if (!_quietInbox.TryEnqueue(group))
+        {
+            throw new InvalidOperationException($"shard {Id} quiet inbox full ({_quietInbox.Capacity} messages)");
+        }
+
+        if (t_current is { } from)
+        {
+            from.Stats.MessagesSent++;
+        }
+
+        if (group.OwnerWaiting || _draining)
+        {
+            WakeIfParked();
+        }
     }
 
     /// <summary>Runs work now if called on this loop's thread, otherwise posts it.</summary>
@@ -339,7 +371,13 @@ internal sealed unsafe class ShardLoop : IDisposable
         // By index: Close frees the connection's slot (Forget), which a foreach would reject as a modified list.
         for (var i = 0; i < _connections.Count; i++)
         {
-            _connections[i]?.Close("server shutdown");
+            if (_connections[i] is { } c)
+            {
+                c.Close("server shutdown");
+
+                // Every loop has stopped (BasaltServer joins them all first), so no handed-off group can still send.
+                c.DisposeSocketAfterStop();
+            }
         }
 
         _ = Native.close(_epfd);
@@ -433,7 +471,7 @@ internal sealed unsafe class ShardLoop : IDisposable
             // is caught here, one that enqueues after will see it and write the eventfd.
             Volatile.Write(ref Stats.Parked, 1);
             Interlocked.Exchange(ref _sleeping, 1);
-            if (!_inbox.IsEmpty)
+            if (!_inbox.IsEmpty || !_quietInbox.IsEmpty)
             {
                 Volatile.Write(ref _sleeping, 0);
                 timeout = 0;
@@ -531,18 +569,19 @@ internal sealed unsafe class ShardLoop : IDisposable
 
     private int DrainInbox()
     {
+        var quietCount = 0;
+        while (_quietInbox.TryDequeue(out var quiet))
+        {
+            quietCount++;
+            SubmitFromInbox(quiet!);
+        }
+
+        Stats.MessagesReceived += quietCount;
         var n = 0;
         while (n < InboxDrainCap && _inbox.TryDequeue(out var work))
         {
             n++;
-            try
-            {
-                Submit(work!);
-            }
-            catch (Exception ex) when (ex is not OutOfMemoryException and not InvalidOperationException)
-            {
-                Server.Log.WorkFailed(ex, Id);
-            }
+            SubmitFromInbox(work!);
         }
 
         // Counted by the consumer: producers on other threads never write this loop's counters.
@@ -553,6 +592,18 @@ internal sealed unsafe class ShardLoop : IDisposable
         }
 
         return n;
+    }
+
+    private void SubmitFromInbox(ShardWork work)
+    {
+        try
+        {
+            Submit(work);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException and not InvalidOperationException)
+        {
+            Server.Log.WorkFailed(ex, Id);
+        }
     }
 
     private int NextTimerDelay()

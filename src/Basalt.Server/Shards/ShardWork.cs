@@ -1,6 +1,7 @@
 using Basalt.Engine.Commands;
 using Basalt.Engine.Keyspace;
 using Basalt.Protocol;
+using Basalt.Server.Net;
 
 namespace Basalt.Server.Shards;
 
@@ -26,8 +27,14 @@ internal abstract class ShardWork
 /// The commands of one pipeline batch that target one shard, executed there in request order.
 /// Their replies are written into <see cref="Replies"/>; the connection merges them back into
 /// request order once every group of the batch has returned.
+///
+/// A group can also carry the connection's write turn (<see cref="HandedOff"/>): when it is the whole
+/// batch, nothing else is waiting to be sent and nothing more is to be read, the target sends the replies
+/// itself and returns the group without a wake (ShardLoop.PostQuiet). The connection still has one writer
+/// at a time (invariant 2): its owner writes nothing while the group is out, and the group's return
+/// hands the turn back. What the target could not send travels back and is sent by the owner.
 /// </summary>
-internal sealed class CommandGroup : ShardWork
+internal sealed unsafe class CommandGroup : ShardWork
 {
     private CommandSpec[] _specs = new CommandSpec[16];
     private int[] _argStart = new int[16];
@@ -59,6 +66,24 @@ internal sealed class CommandGroup : ShardWork
     private int _db;
     private bool _noTouch;
     private long _outputLimit;
+    private int _writeFd = -1;
+    private int _ownerWaiting;
+
+    /// <summary>The target holds the connection's write turn and sends the replies itself.</summary>
+    public bool HandedOff => _writeFd >= 0;
+
+    /// <summary>How many bytes of <see cref="Replies"/> the target sent when handed off; the owner sends the rest.</summary>
+    public int SentBytes { get; private set; }
+
+    /// <summary>The owner wants a handed-off group back at once (read by the target after it returns the group).</summary>
+    public bool OwnerWaiting => Volatile.Read(ref _ownerWaiting) != 0;
+
+    /// <summary>
+    /// Called by the owner when it needs the group back before its client speaks again: the client already
+    /// did (its next request is readable), or the connection is closing. Interlocked, so it is ordered
+    /// before the owner's park re-checks its quiet inbox (ShardLoop.PostQuiet).
+    /// </summary>
+    public void OwnerWaits() => Interlocked.Exchange(ref _ownerWaiting, 1);
 
     public int Add(CommandSpec spec, int argStart, int argCount)
     {
@@ -81,8 +106,12 @@ internal sealed class CommandGroup : ShardWork
     /// <summary>True when the replies passed the client's output limit and the rest of the group was not run.</summary>
     public bool Overflowed { get; private set; }
 
-    public void Prepare(byte[] buffer, ArgList args, int db, int protocol, bool noTouch, long outputLimit)
+    /// <param name="writeFd">The connection's socket when the write turn is handed off, else -1.</param>
+    public void Prepare(byte[] buffer, ArgList args, int db, int protocol, bool noTouch, long outputLimit, int writeFd)
     {
+        _writeFd = writeFd;
+        _ownerWaiting = 0;
+        SentBytes = 0;
         _outputLimit = outputLimit;
         Overflowed = false;
         _buffer = buffer;
@@ -163,7 +192,38 @@ internal sealed class CommandGroup : ShardWork
         }
 
         Returning = true;
+        if (HandedOff && !Overflowed && SendReplies(loop))
+        {
+            Owner.Loop.PostQuiet(this);
+            return;
+        }
+
         Owner.Loop.PostOrRun(this);
+    }
+
+    /// <summary>Sends the replies on the owner's socket without blocking. True when all of them left.</summary>
+    private bool SendReplies(ShardLoop loop)
+    {
+        while (SentBytes < Replies.Length)
+        {
+            nint n;
+            fixed (byte* p = &Replies.Buffer[SentBytes])
+            {
+                n = Native.send(_writeFd, p, Replies.Length - SentBytes, Native.MSG_DONTWAIT | Native.MSG_NOSIGNAL);
+            }
+
+            if (n > 0)
+            {
+                loop.Stats.BytesWritten += n;
+                SentBytes += (int)n;
+                continue;
+            }
+
+            // EAGAIN, EINTR or an error: the owner sends the rest, waits for EPOLLOUT or sees the error itself.
+            return false;
+        }
+
+        return true;
     }
 
     /// <summary>Prefetches the key lookups of the next commands from <paramref name="from"/>, so their cache misses overlap.</summary>
