@@ -12,8 +12,8 @@ import os
 import statistics
 import subprocess
 import sys
-import time
-import socket
+
+from run import wait_port  # bench/run.py, beside this file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARDS = os.environ.get("BASALT_SHARDS", str(os.cpu_count()))
@@ -26,19 +26,6 @@ SERVERS = {
 }
 WORKLOADS = {"P1": ["-P", "1", "-c", "50", "-n", os.environ.get("REQUESTS", "400000")],
              "P16": ["-P", "16", "-c", "50", "-n", os.environ.get("REQUESTS", "3000000")]}
-
-
-def wait_port(port):
-    for _ in range(300):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"server on {port} did not come up")
 
 
 def cpu_seconds(pid):
