@@ -413,6 +413,8 @@ internal sealed unsafe class Connection
             return;
         }
 
+        // The key's slot and hash are computed again when the command runs: a few nanoseconds each for a short
+        // key, which keeps the peek free of state that dispatch would have to trust; the prefetch saves ~0.8 µs.
         var prefetch = default(LookupPrefetch);
         var slots = Loop.Server.Slots;
         for (var i = 0; i < frames; i++)

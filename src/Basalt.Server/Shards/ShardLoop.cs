@@ -182,11 +182,7 @@ internal sealed unsafe class ShardLoop : IDisposable
     /// </summary>
     public void Post(ShardWork work)
     {
-        if (!_inbox.TryEnqueue(work))
-        {
-            // The inbox is sized for every client's worst case, so this is a broken invariant: refuse loudly.
-            throw new InvalidOperationException($"shard {Id} inbox full ({_inbox.Capacity} messages)");
-        }
+        Enqueue(_inbox, work, "inbox");
 
         if (t_current is { } from)
         {
@@ -212,10 +208,7 @@ internal sealed unsafe class ShardLoop : IDisposable
     /// </summary>
     public void PostQuiet(CommandGroup group)
     {
-        if (!_quietInbox.TryEnqueue(group))
-        {
-            throw new InvalidOperationException($"shard {Id} quiet inbox full ({_quietInbox.Capacity} messages)");
-        }
+        Enqueue(_quietInbox, group, "quiet inbox");
 
         if (t_current is { } from)
         {
@@ -402,6 +395,15 @@ internal sealed unsafe class ShardLoop : IDisposable
         while (_held.Count > 0 && _held.Peek().Admissible(this))
         {
             _held.Dequeue().Execute(this);
+        }
+    }
+
+    /// <summary>Inboxes are sized for every client's worst case, so a full one is a broken invariant: refuse loudly.</summary>
+    private void Enqueue(MpscQueue<ShardWork> queue, ShardWork work, string name)
+    {
+        if (!queue.TryEnqueue(work))
+        {
+            throw new InvalidOperationException($"shard {Id} {name} full ({queue.Capacity} messages)");
         }
     }
 
