@@ -67,6 +67,7 @@ public sealed class ServerConfig
         Define("enable-debug-command", SettingType.Enum, "no", false, () => DebugCommand.ToString().ToLowerInvariant(), ParseEnum<DebugCommandMode>, v => DebugCommand = v);
         Define("save", SettingType.Words, "3600 1 300 100 60 10000", true, () => SavePoints, ParseSave, v => SavePoints = v, appendsInFile: true);
         Define("shutdown-timeout", SettingType.Int, "10", true, () => Str(ShutdownTimeoutSeconds), v => ParseInt(v, 0, 3600), v => ShutdownTimeoutSeconds = v);
+        Define("shard-sched-policy", SettingType.Enum, "batch", false, () => ShardSchedPolicy.ToString().ToLowerInvariant(), ParseEnum<ShardSchedPolicy>, v => ShardSchedPolicy = v);
         Define("shutdown-readiness-delay", SettingType.Int, "1000", true, () => Str(ShutdownReadinessDelayMs), v => ParseInt(v, 0, 600_000), v => ShutdownReadinessDelayMs = v);
         foreach (var s in _ordered)
         {
@@ -129,6 +130,9 @@ public sealed class ServerConfig
     /// balancer learns of the stop only by probing, so it must see the 503 before the port closes.
     /// </summary>
     public int ShutdownReadinessDelayMs { get; private set; }
+
+    /// <summary>The Linux scheduling policy each shard loop thread sets for itself when it starts.</summary>
+    public ShardSchedPolicy ShardSchedPolicy { get; private set; }
 
     /// <summary>The config file the server started from, or null; CONFIG REWRITE writes it back.</summary>
     public string? ConfigFile { get; private set; }
@@ -366,6 +370,18 @@ public sealed class ServerConfig
 }
 
 /// <summary>Redis's enable-debug-command: DEBUG is refused, allowed for every client, or for loopback clients only.</summary>
+/// <summary>
+/// How shard loop threads are scheduled. <see cref="Batch"/> (SCHED_BATCH) keeps a woken loop from preempting
+/// the thread running on its core, so loops that wake each other take turns instead of preempting each
+/// other; an idle core still takes a woken loop at once. <see cref="Normal"/> is SCHED_OTHER: a woken loop
+/// preempts at once, at the price of that churn. docs/architecture.md has the measurements.
+/// </summary>
+public enum ShardSchedPolicy
+{
+    Batch,
+    Normal,
+}
+
 public enum DebugCommandMode
 {
     No,

@@ -4,7 +4,7 @@ namespace Basalt.Server.Net;
 
 /// <summary>
 /// The few libc calls the shard reactors use: epoll for readiness, eventfd for cross-shard wakes,
-/// recv/send on non-blocking sockets. Linux only, by design (docs/architecture.md).
+/// recv/send on non-blocking sockets, and the loop threads' scheduling policy. Linux only, by design (docs/architecture.md).
 /// </summary>
 internal static partial class Native
 {
@@ -24,6 +24,8 @@ internal static partial class Native
     public const int MSG_NOSIGNAL = 0x4000;
     public const int EAGAIN = 11;
     public const int EINTR = 4;
+    public const int SCHED_OTHER = 0;
+    public const int SCHED_BATCH = 3;
 
     [StructLayout(LayoutKind.Sequential, Pack = 1)]
     public struct EpollEvent
@@ -43,6 +45,10 @@ internal static partial class Native
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int eventfd(uint initval, int flags);
+
+    /// <summary>pid 0 is the calling thread: on Linux the policy is per thread.</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial int sched_setscheduler(int pid, int policy, int* param);
 
     [LibraryImport("libc", SetLastError = true)]
     public static unsafe partial nint read(int fd, byte* buf, nint count);

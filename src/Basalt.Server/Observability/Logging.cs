@@ -147,4 +147,7 @@ internal static partial class LogMessages
 
     [LoggerMessage(22, Microsoft.Extensions.Logging.LogLevel.Information, "Shutdown: readiness is now 503; the RESP listener closes in {DelayMs} ms")]
     public static partial void ReadinessOff(this ILogger log, int delayMs);
+
+    [LoggerMessage(23, Microsoft.Extensions.Logging.LogLevel.Warning, "Shard {Shard}: could not set scheduling policy {Policy} (errno {Errno}); the loop runs under the thread's inherited policy")]
+    public static partial void SchedPolicyFailed(this ILogger log, int shard, string policy, int errno);
 }

@@ -438,6 +438,7 @@ internal sealed unsafe class ShardLoop : IDisposable
     private void Run()
     {
         t_current = this;
+        SetSchedPolicy();
         var events = (Native.EpollEvent*)NativeMemory.Alloc(MaxEvents, (nuint)sizeof(Native.EpollEvent));
         try
         {
@@ -455,6 +456,17 @@ internal sealed unsafe class ShardLoop : IDisposable
         finally
         {
             NativeMemory.Free(events);
+        }
+    }
+
+    /// <summary>Sets this thread's policy from shard-sched-policy; a failure is logged and the loop runs on under the inherited one.</summary>
+    private void SetSchedPolicy()
+    {
+        var policy = Server.Config.ShardSchedPolicy == ShardSchedPolicy.Batch ? Native.SCHED_BATCH : Native.SCHED_OTHER;
+        var priority = 0;
+        if (Native.sched_setscheduler(0, policy, &priority) != 0)
+        {
+            Server.Log.SchedPolicyFailed(Id, Server.Config.ShardSchedPolicy.ToString().ToLowerInvariant(), Marshal.GetLastPInvokeError());
         }
     }
 
