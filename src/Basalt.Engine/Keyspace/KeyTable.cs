@@ -7,20 +7,44 @@ namespace Basalt.Engine.Keyspace;
 /// A chained hash table of entries with power-of-two buckets. It exists (rather than a Dictionary)
 /// for SCAN: Redis's reverse-binary cursor visits every key present for the whole scan at least
 /// once, even when the table grows or shrinks between calls. It also gives random sampling.
-/// Resizing is done at once; incremental rehash is a known gap (docs/architecture.md).
+/// <para>
+/// Resizing is incremental, as in Redis: a resize allocates the new bucket array and then each
+/// lookup, insert and delete moves a few old buckets into it (<see cref="RehashStep"/>), so no single
+/// operation walks the whole table. While a resize is under way an entry lives in the new array if its
+/// old bucket index is below <see cref="_rehashIndex"/>, and in the old array otherwise.
+/// </para>
 /// </summary>
 public sealed unsafe class KeyTable
 {
     private const int MinBuckets = 16;
+
+    /// <summary>Old buckets moved per operation while a resize is under way (empty ones visited: ten times that, at most).</summary>
+    private const int StepBuckets = 4;
+
     private Entry?[] _buckets = new Entry?[MinBuckets];
+
+    /// <summary>The array a resize moves entries into; null when no resize is under way.</summary>
+    private Entry?[]? _next;
+
+    /// <summary>Old buckets below this index have been moved into <see cref="_next"/>.</summary>
+    private int _rehashIndex;
 
     public int Count { get; private set; }
 
-    private ulong Mask => (ulong)_buckets.Length - 1;
+    /// <summary>True while a resize is moving buckets (DEBUG HTSTATS-style introspection and tests).</summary>
+    public bool IsRehashing => _next is not null;
+
+    /// <summary>Bucket count once any resize under way has finished.</summary>
+    public int Capacity => (_next ?? _buckets).Length;
 
     public Entry? Find(ReadOnlySpan<byte> key, ulong hash)
     {
-        for (var e = _buckets[(int)(hash & Mask)]; e is not null; e = e.Next)
+        if (_next is not null)
+        {
+            RehashStep(StepBuckets);
+        }
+
+        for (var e = Slot(hash); e is not null; e = e.Next)
         {
             if (e.Hash == hash && key.SequenceEqual(e.Key))
             {
@@ -44,7 +68,7 @@ public sealed unsafe class KeyTable
             return;
         }
 
-        ref var slot = ref _buckets[(int)(hash & Mask)];
+        ref var slot = ref Slot(hash);
         if (stage == 0)
         {
             Sse.Prefetch0(Unsafe.AsPointer(ref slot));
@@ -74,12 +98,17 @@ public sealed unsafe class KeyTable
     /// <summary>Adds an entry whose key is known to be absent.</summary>
     public void Add(Entry entry)
     {
-        if (Count >= _buckets.Length)
+        if (_next is not null)
         {
-            Resize(_buckets.Length * 2);
+            RehashStep(StepBuckets);
         }
 
-        ref var head = ref _buckets[(int)(entry.Hash & Mask)];
+        if (Count >= Capacity)
+        {
+            BeginResize(Capacity * 2);
+        }
+
+        ref var head = ref Slot(entry.Hash);
         entry.Next = head;
         head = entry;
         Count++;
@@ -87,7 +116,7 @@ public sealed unsafe class KeyTable
 
     public bool Remove(Entry entry)
     {
-        ref var link = ref _buckets[(int)(entry.Hash & Mask)];
+        ref var link = ref Slot(entry.Hash);
         while (link is not null)
         {
             if (ReferenceEquals(link, entry))
@@ -95,9 +124,13 @@ public sealed unsafe class KeyTable
                 link = entry.Next;
                 entry.Next = null;
                 Count--;
-                if (_buckets.Length > MinBuckets && Count < _buckets.Length / 8)
+                if (_next is not null)
                 {
-                    Resize(_buckets.Length / 2);
+                    RehashStep(StepBuckets);
+                }
+                else if (_buckets.Length > MinBuckets && Count < _buckets.Length / 8)
+                {
+                    BeginResize(_buckets.Length / 2);
                 }
 
                 return true;
@@ -112,23 +145,37 @@ public sealed unsafe class KeyTable
     public void Clear()
     {
         _buckets = new Entry?[MinBuckets];
+        _next = null;
+        _rehashIndex = 0;
         Count = 0;
     }
 
-    /// <summary>Visits one bucket at <paramref name="cursor"/> and returns the next cursor (0 when done).</summary>
+    /// <summary>
+    /// Visits the buckets at <paramref name="cursor"/> and returns the next cursor (0 when done). While a
+    /// resize is under way it visits the cursor's bucket in the smaller array and every bucket of the larger
+    /// one that it expands into, as Redis's dictScan does, so no key present throughout is skipped.
+    /// </summary>
     public ulong ScanStep(ulong cursor, List<Entry> output)
     {
-        var mask = Mask;
-        for (var e = _buckets[(int)(cursor & mask)]; e is not null; e = e.Next)
+        if (_next is null)
         {
-            output.Add(e);
+            var mask = (ulong)_buckets.Length - 1;
+            AddChain(_buckets[(int)(cursor & mask)], output);
+            return NextCursor(cursor, mask);
         }
 
-        // Increment the reversed cursor: high bits first, so a resize never skips a bucket.
-        cursor |= ~mask;
-        cursor = ReverseBits(cursor);
-        cursor++;
-        return ReverseBits(cursor);
+        var (small, large) = _buckets.Length < _next.Length ? (_buckets, _next) : (_next, _buckets);
+        var smallMask = (ulong)small.Length - 1;
+        var largeMask = (ulong)large.Length - 1;
+        AddChain(small[(int)(cursor & smallMask)], output);
+        do
+        {
+            AddChain(large[(int)(cursor & largeMask)], output);
+            cursor = NextCursor(cursor, largeMask);
+        }
+        while ((cursor & (smallMask ^ largeMask)) != 0);
+
+        return cursor;
     }
 
     /// <summary>A uniformly chosen bucket's random element; null when the table is empty.</summary>
@@ -141,7 +188,18 @@ public sealed unsafe class KeyTable
 
         while (true)
         {
-            var head = _buckets[rng.Next(_buckets.Length)];
+            Entry? head;
+            if (_next is null)
+            {
+                head = _buckets[rng.Next(_buckets.Length)];
+            }
+            else
+            {
+                // Old buckets below the rehash index are empty: draw from the rest of the old array and all of the new.
+                var i = _rehashIndex + rng.Next(_buckets.Length - _rehashIndex + _next.Length);
+                head = i < _buckets.Length ? _buckets[i] : _next[i - _buckets.Length];
+            }
+
             if (head is null)
             {
                 continue;
@@ -165,7 +223,7 @@ public sealed unsafe class KeyTable
     }
 
     /// <summary>Every entry (KEYS, FLUSH bookkeeping). Allocation-free struct enumeration.</summary>
-    public Enumerator GetEnumerator() => new(_buckets);
+    public Enumerator GetEnumerator() => new(_buckets, _next);
 
     private static ulong ReverseBits(ulong v)
     {
@@ -177,34 +235,103 @@ public sealed unsafe class KeyTable
         return (v >> 32) | (v << 32);
     }
 
-    private void Resize(int size)
+    private static ulong NextCursor(ulong cursor, ulong mask)
     {
-        var old = _buckets;
-        _buckets = new Entry?[size];
-        var mask = (ulong)size - 1;
-        foreach (var head in old)
+        // Increment the reversed cursor: high bits first, so a resize never skips a bucket.
+        cursor |= ~mask;
+        cursor = ReverseBits(cursor);
+        cursor++;
+        return ReverseBits(cursor);
+    }
+
+    private static void AddChain(Entry? head, List<Entry> output)
+    {
+        for (var e = head; e is not null; e = e.Next)
         {
-            var e = head;
+            output.Add(e);
+        }
+    }
+
+    /// <summary>The bucket a hash lives in: the new array's once its old bucket has been moved.</summary>
+    private ref Entry? Slot(ulong hash)
+    {
+        var i = (int)(hash & ((ulong)_buckets.Length - 1));
+        if (_next is not null && i < _rehashIndex)
+        {
+            return ref _next[(int)(hash & ((ulong)_next.Length - 1))];
+        }
+
+        return ref _buckets[i];
+    }
+
+    /// <summary>Starts moving into an array of <paramref name="size"/> buckets, finishing any resize still under way first.</summary>
+    private void BeginResize(int size)
+    {
+        if (_next is not null)
+        {
+            RehashStep(int.MaxValue);
+        }
+
+        _next = new Entry?[size];
+        _rehashIndex = 0;
+    }
+
+    /// <summary>
+    /// Moves up to <paramref name="buckets"/> non-empty old buckets into the new array, visiting at most ten
+    /// times that many empty ones, and swaps the arrays once the old one is empty.
+    /// </summary>
+    private void RehashStep(int buckets)
+    {
+        var next = _next!;
+        var old = _buckets;
+        var mask = (ulong)next.Length - 1;
+        var emptyVisits = buckets >= int.MaxValue / 10 ? int.MaxValue : buckets * 10;
+        while (buckets > 0 && _rehashIndex < old.Length)
+        {
+            var e = old[_rehashIndex];
+            if (e is null)
+            {
+                _rehashIndex++;
+                if (--emptyVisits == 0)
+                {
+                    break;
+                }
+
+                continue;
+            }
+
+            old[_rehashIndex++] = null;
             while (e is not null)
             {
-                var next = e.Next;
-                ref var slot = ref _buckets[(int)(e.Hash & mask)];
+                var following = e.Next;
+                ref var slot = ref next[(int)(e.Hash & mask)];
                 e.Next = slot;
                 slot = e;
-                e = next;
+                e = following;
             }
+
+            buckets--;
+        }
+
+        if (_rehashIndex == old.Length)
+        {
+            _buckets = next;
+            _next = null;
+            _rehashIndex = 0;
         }
     }
 
     public struct Enumerator
     {
-        private readonly Entry?[] _buckets;
+        private readonly Entry?[]? _second;
+        private Entry?[]? _buckets;
         private int _bucket;
         private Entry? _current;
 
-        internal Enumerator(Entry?[] buckets)
+        internal Enumerator(Entry?[] buckets, Entry?[]? second)
         {
             _buckets = buckets;
+            _second = second;
             _bucket = -1;
             _current = null;
         }
@@ -219,13 +346,20 @@ public sealed unsafe class KeyTable
                 return true;
             }
 
-            while (++_bucket < _buckets.Length)
+            while (_buckets is not null)
             {
-                if (_buckets[_bucket] is { } head)
+                while (++_bucket < _buckets.Length)
                 {
-                    _current = head;
-                    return true;
+                    if (_buckets[_bucket] is { } head)
+                    {
+                        _current = head;
+                        return true;
+                    }
                 }
+
+                // The old array is done; a resize under way keeps the rest of the entries in the new one.
+                _buckets = ReferenceEquals(_buckets, _second) ? null : _second;
+                _bucket = -1;
             }
 
             return false;
