@@ -369,7 +369,6 @@ public sealed class ServerConfig
     }
 }
 
-/// <summary>Redis's enable-debug-command: DEBUG is refused, allowed for every client, or for loopback clients only.</summary>
 /// <summary>
 /// How shard loop threads are scheduled. <see cref="Batch"/> (SCHED_BATCH) keeps a woken loop from preempting
 /// the thread running on its core, so loops that wake each other take turns instead of preempting each
@@ -382,6 +381,7 @@ public enum ShardSchedPolicy
     Normal,
 }
 
+/// <summary>Redis's enable-debug-command: DEBUG is refused, allowed for every client, or for loopback clients only.</summary>
 public enum DebugCommandMode
 {
     No,
