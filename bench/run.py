@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Basalt vs redis-server vs Garnet, side by side, with the same redis-benchmark workloads.
 
-Runs every workload against each server in turn, ROUNDS times, and prints medians of
+Runs every workload against each server in turn (the order rotating each round), ROUNDS times, and prints medians of
 requests/s and p99 latency, plus the Basalt/Redis and Basalt/Garnet ratios.
 Invoked by bench/run.sh, which builds Basalt and installs Garnet first.
 """
@@ -19,12 +19,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 SHARDS = os.environ.get("BASALT_SHARDS", str(os.cpu_count()))
 
-# name, redis-benchmark arguments (all with -r 1000000 random keys)
+# name, redis-benchmark arguments (all with -r 1000000 random keys).
+# Each test runs about 3-5 s: this VM's speed drifts over seconds, and a longer run averages more of it out.
 WORKLOADS = [
-    ("SET/GET P16 c50", ["-t", "set,get", "-P", "16", "-c", "50", "-n", "1000000"]),
-    ("SET/GET P1 c50", ["-t", "set,get", "-P", "1", "-c", "50", "-n", "200000"]),
-    ("SET/GET P1 c1", ["-t", "set,get", "-P", "1", "-c", "1", "-n", "30000"]),
-    ("MSET P1 c50", ["-t", "mset", "-P", "1", "-c", "50", "-n", "100000"]),
+    ("SET/GET P16 c50", ["-t", "set,get", "-P", "16", "-c", "50", "-n", "3000000"]),
+    ("SET/GET P1 c50", ["-t", "set,get", "-P", "1", "-c", "50", "-n", "500000"]),
+    ("SET/GET P1 c1", ["-t", "set,get", "-P", "1", "-c", "1", "-n", "60000"]),
+    ("MSET P1 c50", ["-t", "mset", "-P", "1", "-c", "50", "-n", "250000"]),
 ]
 
 # ONLY="P16,MSET" keeps the workloads whose name contains one of the words (for quick looks).
@@ -76,9 +77,12 @@ def main():
             for name in SERVERS:
                 bench(PORTS[name], args)
         print("warm-up done", file=sys.stderr, flush=True)
+        names = list(SERVERS)
         for rnd in range(ROUNDS):
+            # The order rotates each round, so no server always runs first, or right after the same neighbour.
+            order = names[rnd % len(names):] + names[:rnd % len(names)]
             for wname, args in WORKLOADS:
-                for name in SERVERS:
+                for name in order:
                     for test, value in bench(PORTS[name], args).items():
                         results.setdefault((name, wname, test), []).append(value)
                     print(f"round {rnd + 1}/{ROUNDS} {wname:<16} {name:<7} done", file=sys.stderr, flush=True)
