@@ -20,7 +20,7 @@ ROUNDS = int(os.environ.get("ROUNDS", "3"))
 SHARDS = os.environ.get("BASALT_SHARDS", str(os.cpu_count()))
 
 # name, redis-benchmark arguments (all with -r 1000000 random keys).
-# Each test runs about 3-5 s: this VM's speed drifts over seconds, and a longer run averages more of it out.
+# Each test runs about 2-5 s: this VM's speed drifts over seconds, and a longer run averages more of it out.
 WORKLOADS = [
     ("SET/GET P16 c50", ["-t", "set,get", "-P", "16", "-c", "50", "-n", "3000000"]),
     ("SET/GET P1 c50", ["-t", "set,get", "-P", "1", "-c", "50", "-n", "500000"]),
