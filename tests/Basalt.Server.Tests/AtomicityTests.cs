@@ -128,9 +128,59 @@ public sealed class AtomicityTests(BasaltFixture fixture)
                 var exists = c.Call("EXISTS", A, B).Integer;
                 var values = c.Call("MGET", A, B).Items!;
                 var present = values.Count(v => !v.IsNull);
-                return exists == 1 && present == 1 ? null : $"EXISTS={exists} present={present}";
+
+                // KEYS holds every shard whole, so it waits for RENAME's key holds on both shards.
+                var listed = c.Call("KEYS", "ren:*").Items!.Count;
+                return exists == 1 && present == 1 && listed == 1 ? null : $"EXISTS={exists} present={present} KEYS={listed}";
             });
         Assert.Null(torn);
+    }
+
+    [Fact]
+    public void Racing_MSETNX_across_shards_has_one_winner_per_key_set_and_readers_never_see_a_mix()
+    {
+        // MSETNX checks every key on every shard, then sets them all: two phases under the same key holds.
+        // Four writers race on each set of ten keys; exactly one may win, and its value must be in all ten.
+        const int Rounds = 150;
+        const int Writers = 4;
+        static string[] RoundKeys(int r) => Keys.Select(k => $"{k}:nx{r}").ToArray();
+        using (var setup = fixture.Connect())
+        {
+            for (var r = 0; r < Rounds; r++)
+            {
+                setup.Call(RoundKeys(r).Prepend("DEL").ToArray());
+            }
+        }
+
+        var wins = new int[Rounds];
+        var torn = RunStress(
+            writers: Writers,
+            writerOps: Rounds,
+            writer: (c, w, r) =>
+            {
+                var reply = c.Call(RoundKeys(r).SelectMany(k => new[] { k, $"w{w}" }).Prepend("MSETNX").ToArray());
+                if (reply.Integer == 1)
+                {
+                    Interlocked.Increment(ref wins[r]);
+                }
+            },
+            readers: 3,
+            readerOps: 500,
+            check: c =>
+            {
+                var r = Random.Shared.Next(Rounds);
+                var values = c.Call(RoundKeys(r).Prepend("MGET").ToArray()).Items!.Select(v => v.IsNull ? "(nil)" : v.Text).ToList();
+                return values.Distinct().Count() == 1 ? null : $"round {r}: {string.Join(",", values)}";
+            });
+        Assert.Null(torn);
+        Assert.All(wins, n => Assert.Equal(1, n));
+        using var check = fixture.Connect();
+        for (var r = 0; r < Rounds; r++)
+        {
+            var values = check.Call(RoundKeys(r).Prepend("MGET").ToArray()).Items!.Select(v => v.Text).Distinct().ToList();
+            Assert.Single(values);
+            Assert.StartsWith("w", values[0], StringComparison.Ordinal);
+        }
     }
 
     [Fact]

@@ -88,6 +88,12 @@ public sealed class CommandSpec
 
     public string Group { get; init; } = "generic";
 
+    /// <summary>
+    /// Position of an argument naming another database in which the command also reads and writes its key
+    /// (MOVE), or 0. Key holds are by (database, key), so such a command waits while any key hold exists.
+    /// </summary>
+    public int OtherDbArg { get; internal set; }
+
     /// <summary>Subcommands by lower-case name (CLIENT, CONFIG, OBJECT, COMMAND).</summary>
     public Dictionary<string, CommandSpec>? Subcommands { get; init; }
 

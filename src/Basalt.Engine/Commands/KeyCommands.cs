@@ -26,6 +26,7 @@ public static class KeyCommands
         K("expireat", -3, CommandFlags.Write | CommandFlags.Fast, KeyWrite, ExpireAt, "Sets the expiration time of a key to a Unix timestamp.");
         K("pexpireat", -3, CommandFlags.Write | CommandFlags.Fast, KeyWrite, PExpireAt, "Sets the expiration time of a key to a Unix milliseconds timestamp.");
         K("move", 3, CommandFlags.Write | CommandFlags.Fast, KeyWrite, Move, "Moves a key to another database.");
+        t.Find("move")!.OtherDbArg = 2;
 
         var objectSubs = new Dictionary<string, CommandSpec>
         {

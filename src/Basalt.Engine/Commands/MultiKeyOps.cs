@@ -120,6 +120,8 @@ internal sealed class RenameOp : ShardOp
         RouteKeys(1, 1, 2);
     }
 
+    public override bool KeyScoped => true;
+
     public override void Run(ShardStore store, int phase)
     {
         var db = store.Dbs[Db];
@@ -266,6 +268,9 @@ internal sealed class CopyOp : ShardOp
     }
 
     public override bool Continue(int phase) => phase == 0 && _clone is not null && (_replace || !_dstFound);
+
+    /// <summary>Keys are held by (op database, key): a copy into another database holds whole shards instead.</summary>
+    public override bool KeyScoped => _dstDb == Db;
 
     public override void Reply(ReplyBuffer reply) => reply.Integer(_copied ? 1 : 0);
 }

@@ -59,7 +59,7 @@ internal sealed class MSetOp : ShardOp
 
     public override bool SinglePhase => !_nx;
 
-    public override bool KeyScoped => !_nx;
+    public override bool KeyScoped => true;
     private bool _abort;
 
     public MSetOp(in OpRequest r, bool onlyIfNoneExist)
@@ -130,6 +130,10 @@ internal sealed class LcsOp : ShardOp
 
     public LcsOp(in OpRequest r)
         : base(r) => RouteKeys(1, 1, 2);
+
+    public override bool SinglePhase => true;
+
+    public override bool KeyScoped => true;
 
     public override void Run(ShardStore store, int phase)
     {

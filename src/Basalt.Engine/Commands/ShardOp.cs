@@ -57,9 +57,9 @@ public abstract class ShardOp
     public virtual bool SinglePhase => false;
 
     /// <summary>
-    /// True when the op reads and writes only its routed keys, in one phase. A shard then holds just
-    /// those keys for it (see <see cref="KeysOn"/>), and commands on other keys keep running there.
-    /// An op that looks at the whole keyspace, or needs several phases, holds whole shards.
+    /// True when the op reads and writes only its routed keys, in the op's database, in every phase. A
+    /// shard then holds just those keys for it (see <see cref="KeysOn"/>) until the op ends, and commands
+    /// on other keys keep running there. An op that looks at the whole keyspace holds whole shards.
     /// </summary>
     public virtual bool KeyScoped => false;
 

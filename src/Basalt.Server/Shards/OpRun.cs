@@ -189,7 +189,7 @@ internal sealed class OpStep(OpRun run, int shard) : ShardWork
             Reply = new ReplyBuffer(256) { Protocol = protocol };
         }
 
-        if (kind is StepKind.HoldAndRun or StepKind.RunLast or StepKind.Whole && KeyScoped)
+        if (TakesKeys(kind))
         {
             _keyHashes.Clear();
             run.Op.KeysOn(shard, _keyHashes);
@@ -198,14 +198,18 @@ internal sealed class OpStep(OpRun run, int shard) : ShardWork
         run.Home.Server.Loops[shard].PostOrRun(this);
     }
 
-    /// <summary>Completions, and the holder's own phases and releases, never wait behind the hold they belong to.</summary>
+    /// <summary>
+    /// Completions, and the holder's own phases and releases, never wait behind the hold they belong to.
+    /// A phase is only ever sent once the op holds every shard involved: whole, or its keys there.
+    /// </summary>
     public override bool BypassesHold(ShardLoop loop) =>
-        _returning || Kind == StepKind.Release || (Kind == StepKind.Phase && ReferenceEquals(loop.Locks.Exclusive, run));
+        _returning || Kind == StepKind.Release || (Kind == StepKind.Phase && (KeyScoped || ReferenceEquals(loop.Locks.Exclusive, run)));
 
     public override bool Admissible(ShardLoop loop) =>
-        Kind is StepKind.HoldAndRun or StepKind.RunLast or StepKind.Whole && KeyScoped
-            ? loop.Locks.KeysFree(_keyHashes)
-            : !loop.Locks.Any;
+        TakesKeys(Kind) ? loop.Locks.KeysFree(_keyHashes) : !loop.Locks.Any;
+
+    /// <summary>Steps that take (or, for RunLast and Whole, need free) the op's keys on this shard rather than the whole shard.</summary>
+    private bool TakesKeys(StepKind kind) => KeyScoped && kind is StepKind.Hold or StepKind.HoldAndRun or StepKind.RunLast or StepKind.Whole;
 
     public override void Execute(ShardLoop loop)
     {
@@ -219,7 +223,15 @@ internal sealed class OpStep(OpRun run, int shard) : ShardWork
         switch (Kind)
         {
             case StepKind.Hold:
-                loop.Locks.TakeExclusive(run);
+                if (KeyScoped)
+                {
+                    loop.Locks.TakeKeys(_keyHashes);
+                }
+                else
+                {
+                    loop.Locks.TakeExclusive(run);
+                }
+
                 break;
             case StepKind.HoldAndRun:
                 if (KeyScoped)

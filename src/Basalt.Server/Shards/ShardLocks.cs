@@ -6,7 +6,7 @@ namespace Basalt.Server.Shards;
 /// <summary>
 /// Who holds a shard for a multi-shard op: one op holding it whole (multi-phase ops, and ops that
 /// look at the whole keyspace), or any number of key-scoped ops each holding just its keys here
-/// (MSET, MGET, DEL, EXISTS, TOUCH, UNLINK). A command may run while key holds exist if none of its
+/// (MSET, MSETNX, MGET, DEL, EXISTS, TOUCH, UNLINK, RENAME, RENAMENX, COPY, LCS). A command may run while key holds exist if none of its
 /// keys is held. Keys are held by a seeded hash of db and key: two keys that collide merely wait
 /// for each other, which is safe. Owned and used by one loop's thread only (invariant 1).
 /// </summary>
@@ -104,6 +104,12 @@ internal sealed class ShardLocks
         if (KeyHolders == 0)
         {
             return true;
+        }
+
+        if (spec.OtherDbArg > 0)
+        {
+            // MOVE also writes its key in another database, which the hold check below does not look at.
+            return false;
         }
 
         if (spec.TryGetKeyRange(args.Count, out var first, out var last, out var step))

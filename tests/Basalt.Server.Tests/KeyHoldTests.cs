@@ -1,0 +1,124 @@
+using System.Diagnostics;
+using System.Globalization;
+using Basalt.Engine;
+using Basalt.Testing;
+
+namespace Basalt.Server.Tests;
+
+/// <summary>
+/// Multi-shard ops that read and write only their own keys hold just those keys on each shard, through
+/// every phase: while one waits for its second shard, the first keeps serving other keys.
+/// </summary>
+public sealed class KeyHoldTests
+{
+    private static readonly SlotMap Slots = new(2);
+
+    [Fact]
+    public void A_multi_phase_op_waiting_for_its_second_shard_holds_only_its_keys_on_the_first()
+    {
+        using var server = ServerProcess.StartBasalt("--shards", "2", "--enable-debug-command", "yes");
+
+        // The accept thread hands connections to the loops in turn, so consecutive connections alternate loops.
+        var conns = Enumerable.Range(0, 6).Select(_ => server.Connect()).ToList();
+        try
+        {
+            var k0 = KeyOn(0, "src");
+            var k1 = KeyOn(1, "dst");
+            var other = KeyOn(0, "other");
+            conns[2].Call("SET", other, "free");
+
+            // Which of the first two connections sits on shard 1's loop? Put one to sleep and see whether shard 1 still answers.
+            conns[0].SendRaw(RespConnection.Encode("DEBUG", "SLEEP", "1"));
+            Thread.Sleep(100);
+            var probe = Stopwatch.StartNew();
+            conns[1].Call("GET", k1);
+            var shard1Slept = probe.Elapsed > TimeSpan.FromMilliseconds(500);
+            Assert.Equal("OK", conns[0].Read().Text);
+            var onShard1 = shard1Slept ? 0 : 1;
+            var sleeper = conns[onShard1];
+            var (holder, bystander, mover) = (conns[onShard1 ^ 1], conns[(onShard1 ^ 1) + 2], conns[(onShard1 ^ 1) + 4]);
+            mover.Call("SELECT", "1");
+
+            foreach (var op in new[] { "RENAME", "MSETNX", "COPY" })
+            {
+                holder.Call("DEL", k0, k1);
+                mover.Call("DEL", k0);
+                holder.Call("SET", k0, "v");
+                mover.Call("SET", k0, "db1");
+                string[] command = op switch
+                {
+                    "RENAME" => ["RENAME", k0, k1],
+                    "MSETNX" => ["MSETNX", k0, "x", k1, "y"],
+                    _ => ["COPY", k0, k1],
+                };
+
+                // Shard 1's loop sleeps; the op takes its key on shard 0, then waits for shard 1.
+                sleeper.SendRaw(RespConnection.Encode("DEBUG", "SLEEP", "2.5"));
+                Thread.Sleep(100);
+                holder.SendRaw(RespConnection.Encode(command));
+                Thread.Sleep(200);
+
+                // Another key on shard 0 is served at once, while the op is still waiting.
+                var watch = Stopwatch.StartNew();
+                Assert.Equal("free", bystander.Call("GET", other).Text);
+                Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1.5), $"{op}: GET of another key on the held shard took {watch.Elapsed}");
+                Assert.Equal(0, holder.Socket.Available);
+
+                // MOVE writes its key in another database, which key holds don't name: it waits for every key hold.
+                mover.SendRaw(RespConnection.Encode("MOVE", k0, "0"));
+                Thread.Sleep(200);
+                Assert.Equal(0, mover.Socket.Available);
+
+                // The op's own key on shard 0 waits for the op: shard 0's loop is awake, so only the hold can delay it
+                // (MOVE, queued there first, does not run before the op either).
+                bystander.SendRaw(RespConnection.Encode("GET", k0));
+                Thread.Sleep(200);
+                Assert.Equal(0, bystander.Socket.Available);
+
+                Assert.Equal("OK", sleeper.Read().Text);
+                var reply = holder.Read();
+                var source = bystander.Read();
+                var destination = bystander.Call("EXISTS", k1).Integer;
+                var moved = mover.Read().Integer;
+                switch (op)
+                {
+                    case "RENAME":
+                        // k0 went to k1; MOVE, queued ahead of the GET, then brought database 1's k0 over.
+                        Assert.Equal("OK", reply.Text);
+                        Assert.Equal("db1", source.Text);
+                        Assert.Equal(1, destination);
+                        Assert.Equal(1, moved);
+                        break;
+                    case "MSETNX":
+                        Assert.Equal(0, reply.Integer);
+                        Assert.Equal("v", source.Text);
+                        Assert.Equal(0, destination);
+                        Assert.Equal(0, moved);
+                        break;
+                    default:
+                        Assert.Equal(1, reply.Integer);
+                        Assert.Equal("v", source.Text);
+                        Assert.Equal(1, destination);
+                        Assert.Equal(0, moved);
+                        break;
+                }
+            }
+        }
+        finally
+        {
+            conns.ForEach(c => c.Dispose());
+        }
+    }
+
+    private static string KeyOn(int shard, string prefix)
+    {
+        for (var i = 0; ; i++)
+        {
+            var key = prefix + ":" + i.ToString(CultureInfo.InvariantCulture);
+            if (Slots.ShardOf(System.Text.Encoding.UTF8.GetBytes(key)) == shard)
+            {
+                return key;
+            }
+        }
+    }
+}
