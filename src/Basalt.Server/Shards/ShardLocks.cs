@@ -4,9 +4,10 @@ using Basalt.Protocol;
 namespace Basalt.Server.Shards;
 
 /// <summary>
-/// Who holds a shard for a multi-shard op: one op holding it whole (multi-phase ops, and ops that
-/// look at the whole keyspace), or any number of key-scoped ops each holding just its keys here
-/// (MSET, MSETNX, MGET, DEL, EXISTS, TOUCH, UNLINK, RENAME, RENAMENX, COPY, LCS). A command may run while key holds exist if none of its
+/// Who holds a shard for a multi-shard op: one op holding it whole (ops that look at the whole keyspace,
+/// and COPY into another database), or any number of key-scoped ops each holding just its keys here
+/// (MSET, MSETNX, MGET, DEL, EXISTS, TOUCH, UNLINK, RENAME, RENAMENX, COPY, LCS), through all their
+/// phases. A command may run while key holds exist if none of its
 /// keys is held. Keys are held by a seeded hash of db and key: two keys that collide merely wait
 /// for each other, which is safe. Owned and used by one loop's thread only (invariant 1).
 /// </summary>
