@@ -66,6 +66,7 @@ public sealed class ServerConfig
         Define("protected-mode", SettingType.Bool, "yes", true, () => YesNo(ProtectedMode), ParseBool, v => ProtectedMode = v);
         Define("enable-debug-command", SettingType.Enum, "no", false, () => DebugCommand.ToString().ToLowerInvariant(), ParseEnum<DebugCommandMode>, v => DebugCommand = v);
         Define("save", SettingType.Words, "3600 1 300 100 60 10000", true, () => SavePoints, ParseSave, v => SavePoints = v, appendsInFile: true);
+        Define("appendonly", SettingType.Bool, "no", true, () => "no", ParseAppendOnly, static _ => { });
         Define("shutdown-timeout", SettingType.Int, "10", true, () => Str(ShutdownTimeoutSeconds), v => ParseInt(v, 0, 3600), v => ShutdownTimeoutSeconds = v);
         Define("shard-sched-policy", SettingType.Enum, "batch", false, () => ShardSchedPolicy.ToString().ToLowerInvariant(), ParseEnum<ShardSchedPolicy>, v => ShardSchedPolicy = v);
         Define("shutdown-readiness-delay", SettingType.Int, "1000", true, () => Str(ShutdownReadinessDelayMs), v => ParseInt(v, 0, 600_000), v => ShutdownReadinessDelayMs = v);
@@ -243,6 +244,14 @@ public sealed class ServerConfig
         "no" => false,
         _ => throw new FormatException("argument must be 'yes' or 'no'"),
     };
+
+    /// <summary>
+    /// There is no append-only file, so "no" is the only true value; "yes" is refused rather than kept and
+    /// not honoured. Clients read it (redis-benchmark warns when CONFIG GET appendonly comes back empty).
+    /// </summary>
+    private static bool ParseAppendOnly(string v) => !ParseBool(v)
+        ? false
+        : throw new ArgumentException("argument must be 'no': Basalt has no append-only file yet (durability comes with its write-ahead log)");
 
     internal static T ParseEnum<T>(string v)
         where T : struct, Enum =>

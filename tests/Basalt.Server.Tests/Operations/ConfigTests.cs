@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Basalt.Protocol;
 using Basalt.Testing;
 
 namespace Basalt.Server.Tests.Operations;
@@ -188,6 +189,26 @@ public sealed class ConfigTests : IDisposable
         Assert.Equal(["client-output-buffer-limit", "normal 268435456 0 0", "client-query-buffer-limit", "1073741824"], Get("client-*-limit"));
         Assert.Equal(["hz", "12", "maxclients", "10000"], Get("h?", "maxclients", "max*"));
         Assert.Empty(Get("nosuch*"));
+    }
+
+    [Fact]
+    public async Task Appendonly_reads_no_and_yes_is_refused_at_runtime_and_at_startup()
+    {
+        using (var server = ServerProcess.StartBasalt())
+        {
+            using var c = server.Connect();
+            Assert.Equal(["appendonly", "no"], c.Call("CONFIG", "GET", "appendonly").Items!.Select(v => v.Text!).ToArray());
+            Assert.Equal("OK", c.Call("CONFIG", "SET", "appendonly", "no").Text);
+            var refused = c.Call("CONFIG", "SET", "appendonly", "yes");
+            Assert.Equal(RespType.Error, refused.Type);
+            Assert.StartsWith("ERR CONFIG SET failed (possibly related to argument 'appendonly') - argument must be 'no': Basalt has no append-only file", refused.Text, StringComparison.Ordinal);
+            Assert.Equal(["appendonly", "no"], c.Call("CONFIG", "GET", "appendonly").Items!.Select(v => v.Text!).ToArray());
+        }
+
+        var (exit, _, stderr) = await RunToExitAsync("--port", "0", "--admin-port", "0", "--dir", _dir, "--appendonly", "yes");
+        Assert.Equal(1, exit);
+        var line = Assert.Single(stderr);
+        Assert.StartsWith("*** FATAL CONFIG ERROR *** command line: '--appendonly': 'appendonly': argument must be 'no'", line, StringComparison.Ordinal);
     }
 
     [Fact]
