@@ -249,9 +249,9 @@ public sealed class ServerConfig
     /// There is no append-only file, so "no" is the only true value; "yes" is refused rather than kept and
     /// not honoured. Clients read it (redis-benchmark warns when CONFIG GET appendonly comes back empty).
     /// </summary>
-    private static bool ParseAppendOnly(string v) => !ParseBool(v)
-        ? false
-        : throw new ArgumentException("argument must be 'no': Basalt has no append-only file yet (durability comes with its write-ahead log)");
+    private static bool ParseAppendOnly(string v) => ParseBool(v)
+        ? throw new ArgumentException("argument must be 'no': Basalt has no append-only file yet (durability comes with its write-ahead log)")
+        : false;
 
     internal static T ParseEnum<T>(string v)
         where T : struct, Enum =>
