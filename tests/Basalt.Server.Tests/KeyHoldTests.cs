@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Net.Sockets;
 using Basalt.Engine;
 using Basalt.Testing;
 
@@ -12,6 +13,7 @@ namespace Basalt.Server.Tests;
 public sealed class KeyHoldTests
 {
     private static readonly SlotMap Slots = new(2);
+    private static readonly SlotMap ThreeShards = new(3);
 
     [Fact]
     public void A_multi_phase_op_waiting_for_its_second_shard_holds_only_its_keys_on_the_first()
@@ -110,12 +112,82 @@ public sealed class KeyHoldTests
         }
     }
 
-    private static string KeyOn(int shard, string prefix)
+    /// <summary>
+    /// A release is posted to its shard without a wake unless work there waits behind a hold (ShardLoop.PostRelease).
+    /// Here a GET waits on shard 0 behind an MSET's hold, and shard 0 has nothing else to wake it (no socket traffic,
+    /// no expiry timer): the release must wake it, or the GET is never answered.
+    /// </summary>
+    [Fact]
+    public void A_release_wakes_the_shard_where_work_waits_behind_the_hold()
+    {
+        using var server = ServerProcess.StartBasalt("--shards", "3", "--enable-debug-command", "yes");
+
+        // The accept thread hands connections to the loops in turn: three consecutive connections sit on three loops.
+        var conns = Enumerable.Range(0, 3).Select(_ => server.Connect()).ToList();
+        try
+        {
+            var loopOf = new int[3];
+            loopOf[0] = LoopOf(conns[0], conns[1]);
+            loopOf[1] = LoopOf(conns[1], conns[0]);
+            loopOf[2] = 3 - loopOf[0] - loopOf[1];
+            var bystander = conns[Array.IndexOf(loopOf, 0)];
+            var home = conns[Array.IndexOf(loopOf, 1)];
+            var sleeper = conns[Array.IndexOf(loopOf, 2)];
+            var k0 = KeyOn(ThreeShards, 0, "held");
+            var k2 = KeyOn(ThreeShards, 2, "late");
+            Assert.Equal("OK", bystander.Call("SET", k0, "old").Text);
+
+            // Shard 2 sleeps. The MSET, coordinated from shard 1, holds k0 on shard 0 (shards are taken in ascending
+            // order) and waits for shard 2. A GET of k0 then queues behind the hold, and shard 0 parks.
+            sleeper.SendRaw(RespConnection.Encode("DEBUG", "SLEEP", "1.5"));
+            Thread.Sleep(100);
+            home.SendRaw(RespConnection.Encode("MSET", k0, "new", k2, "new"));
+            Thread.Sleep(200);
+            bystander.SendRaw(RespConnection.Encode("GET", k0));
+            Thread.Sleep(300);
+            Assert.Equal(0, bystander.Socket.Available);
+
+            Assert.Equal("OK", sleeper.Read().Text);
+            Assert.Equal("OK", home.Read().Text);
+            Assert.True(bystander.Socket.Poll(TimeSpan.FromSeconds(5), SelectMode.SelectRead), "the GET waiting behind the released hold was never answered");
+            Assert.Equal("new", bystander.Read().Text);
+        }
+        finally
+        {
+            conns.ForEach(c => c.Dispose());
+        }
+    }
+
+    /// <summary>Which loop of three serves <paramref name="conn"/>: put it to sleep, and see which shard's key then stalls for another connection.</summary>
+    private static int LoopOf(RespConnection conn, RespConnection other)
+    {
+        conn.SendRaw(RespConnection.Encode("DEBUG", "SLEEP", "0.8"));
+        Thread.Sleep(100);
+        var found = -1;
+        for (var shard = 0; shard < 3; shard++)
+        {
+            var watch = Stopwatch.StartNew();
+            other.Call("GET", KeyOn(ThreeShards, shard, "probe"));
+            if (watch.Elapsed > TimeSpan.FromMilliseconds(300))
+            {
+                found = shard;
+                break;
+            }
+        }
+
+        Assert.Equal("OK", conn.Read().Text);
+        Assert.NotEqual(-1, found);
+        return found;
+    }
+
+    private static string KeyOn(int shard, string prefix) => KeyOn(Slots, shard, prefix);
+
+    private static string KeyOn(SlotMap slots, int shard, string prefix)
     {
         for (var i = 0; ; i++)
         {
             var key = prefix + ":" + i.ToString(CultureInfo.InvariantCulture);
-            if (Slots.ShardOf(System.Text.Encoding.UTF8.GetBytes(key)) == shard)
+            if (slots.ShardOf(System.Text.Encoding.UTF8.GetBytes(key)) == shard)
             {
                 return key;
             }

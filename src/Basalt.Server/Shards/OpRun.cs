@@ -195,7 +195,15 @@ internal sealed class OpStep(OpRun run, int shard) : ShardWork
             run.Op.KeysOn(shard, _keyHashes);
         }
 
-        run.Home.Server.Loops[shard].PostOrRun(this);
+        var target = run.Home.Server.Loops[shard];
+        if (kind == StepKind.Release && !target.OnLoopThread)
+        {
+            // Nothing waits on a release but work queued behind the hold: the target wakes for it only then.
+            target.PostRelease(this);
+            return;
+        }
+
+        target.PostOrRun(this);
     }
 
     /// <summary>

@@ -44,6 +44,9 @@ internal sealed unsafe class ShardLoop : IDisposable
     private int _wakeCount;
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _sleeping;
+
+    // 1 while work waits in _held: published before each park so PostRelease knows whether a release is urgent.
+    private int _heldWaiting;
     private volatile bool _draining;
     private volatile bool _stopping;
     private long _nextExpireAt;
@@ -58,7 +61,9 @@ internal sealed unsafe class ShardLoop : IDisposable
         Gauges = new ShardGauges(server.Options.Databases);
         _commandDuration = server.Metrics.CommandDuration;
         _inbox = new MpscQueue<ShardWork>(Math.Max(1024, server.Options.MaxClients * 4));
-        _quietInbox = new MpscQueue<ShardWork>(Math.Max(1024, server.Options.MaxClients));
+        // Per client at most one handed-off group (to its own loop) or one release (to another loop), plus one more release
+        // for each message of its that one inbox pass takes, at most InboxDrainCap in all (DrainInbox); doubled for margin.
+        _quietInbox = new MpscQueue<ShardWork>(Math.Max(1024, server.Options.MaxClients * 2) + InboxDrainCap);
         _wakePending = new bool[server.Loops.Length];
         _wakeList = new int[server.Loops.Length];
         _epfd = Native.epoll_create1(Native.EPOLL_CLOEXEC);
@@ -216,6 +221,29 @@ internal sealed unsafe class ShardLoop : IDisposable
         }
 
         if (group.OwnerWaiting || _draining)
+        {
+            WakeIfParked();
+        }
+    }
+
+    /// <summary>
+    /// Posts the release of an op's hold on this shard (OpStep), without a wake unless something here waits for a
+    /// hold: a release is only urgent to work queued behind it, and every such work sits in this loop's FIFO. The
+    /// loop takes it at its next turn, and before it would park (its park re-checks this queue). Dekker-style:
+    /// the enqueue is ordered before the read of <see cref="_heldWaiting"/>, and this loop publishes that flag
+    /// before it announces its park and re-checks the queue, so either it sees the release or the releaser sees
+    /// the flag and wakes it. The queue's bound is in DrainInbox.
+    /// </summary>
+    public void PostRelease(ShardWork release)
+    {
+        Enqueue(_quietInbox, release, "quiet inbox");
+
+        if (t_current is { } from)
+        {
+            from.Stats.MessagesSent++;
+        }
+
+        if (Volatile.Read(ref _heldWaiting) != 0 || _draining)
         {
             WakeIfParked();
         }
@@ -484,6 +512,7 @@ internal sealed unsafe class ShardLoop : IDisposable
             // Announce the park, then re-check: a producer that enqueued before seeing the flag
             // is caught here, one that enqueues after will see it and write the eventfd.
             Volatile.Write(ref Stats.Parked, 1);
+            Volatile.Write(ref _heldWaiting, _held.Count > 0 ? 1 : 0);
             Interlocked.Exchange(ref _sleeping, 1);
             if (!_inbox.IsEmpty || !_quietInbox.IsEmpty)
             {
@@ -581,22 +610,24 @@ internal sealed unsafe class ShardLoop : IDisposable
         }
     }
 
+    /// <summary>
+    /// Takes the quiet inbox (returned groups, releases), then the inbox, then the quiet inbox again. The second
+    /// pass bounds the releases a client can have queued here: any later op of the client's that involves this
+    /// shard sends a message into the inbox after its release, so once this pass takes that message the release
+    /// is already in the quiet inbox and this call takes it too. A client's releases can pile up only while one
+    /// inbox pass takes its ops' messages one after another: one release, plus one per message taken in that pass.
+    /// </summary>
     private int DrainInbox()
     {
-        var quietCount = 0;
-        while (_quietInbox.TryDequeue(out var quiet))
-        {
-            quietCount++;
-            SubmitFromInbox(quiet!);
-        }
-
-        Stats.MessagesReceived += quietCount;
+        DrainQuiet();
         var n = 0;
         while (n < InboxDrainCap && _inbox.TryDequeue(out var work))
         {
             n++;
             SubmitFromInbox(work!);
         }
+
+        DrainQuiet();
 
         // Counted by the consumer: producers on other threads never write this loop's counters.
         Stats.MessagesReceived += n;
@@ -606,6 +637,18 @@ internal sealed unsafe class ShardLoop : IDisposable
         }
 
         return n;
+    }
+
+    private void DrainQuiet()
+    {
+        var quietCount = 0;
+        while (_quietInbox.TryDequeue(out var quiet))
+        {
+            quietCount++;
+            SubmitFromInbox(quiet!);
+        }
+
+        Stats.MessagesReceived += quietCount;
     }
 
     private void SubmitFromInbox(ShardWork work)
