@@ -198,7 +198,12 @@ internal sealed unsafe class Connection
             _inPump = false;
         }
 
-        Flush();
+        // While groups are out, the replies run inline ahead of them stay here: the batch goes out in one send when
+        // the last group is back (OnGroupDone pumps again), as Redis answers a pipeline read in one event-loop pass.
+        if (_waiting == 0)
+        {
+            Flush();
+        }
     }
 
     public void OnGroupDone(CommandGroup group)
