@@ -158,6 +158,65 @@ public sealed class KeyHoldTests
         }
     }
 
+    /// <summary>
+    /// A pass's replies wait for its groups so that they leave in one send, but only its own: when a later pass of
+    /// the pipeline waits behind a hold, the replies of the passes before it are sent without waiting for it.
+    /// </summary>
+    [Fact]
+    public void Replies_already_complete_are_sent_while_a_later_command_of_the_pipeline_waits_behind_a_hold()
+    {
+        using var server = ServerProcess.StartBasalt("--shards", "3", "--enable-debug-command", "yes");
+        var conns = Enumerable.Range(0, 3).Select(_ => server.Connect()).ToList();
+        try
+        {
+            var loopOf = new int[3];
+            loopOf[0] = LoopOf(conns[0], conns[1]);
+            loopOf[1] = LoopOf(conns[1], conns[0]);
+            loopOf[2] = 3 - loopOf[0] - loopOf[1];
+            var client = conns[Array.IndexOf(loopOf, 0)];
+            var holder = conns[Array.IndexOf(loopOf, 1)];
+            var sleeper = conns[Array.IndexOf(loopOf, 2)];
+            var held = KeyOn(ThreeShards, 1, "held");
+            var late = KeyOn(ThreeShards, 2, "late");
+
+            // Shard 2 sleeps; the MSET, coordinated from shard 1, holds its key there and waits for shard 2.
+            sleeper.SendRaw(RespConnection.Encode("DEBUG", "SLEEP", "2.5"));
+            Thread.Sleep(100);
+            holder.SendRaw(RespConnection.Encode("MSET", held, "1", late, "1"));
+            Thread.Sleep(200);
+
+            // Sixteen GETs for shard 1 (free keys), a PING (a barrier, so the next command starts a new pass), then
+            // the held key. The first seventeen replies are complete long before the hold ends.
+            var pipeline = new List<byte>();
+            for (var i = 0; i < 16; i++)
+            {
+                pipeline.AddRange(RespConnection.Encode("GET", KeyOn(ThreeShards, 1, "free" + i.ToString(CultureInfo.InvariantCulture))));
+            }
+
+            pipeline.AddRange(RespConnection.Encode("PING"));
+            pipeline.AddRange(RespConnection.Encode("GET", held));
+            var watch = Stopwatch.StartNew();
+            client.SendRaw(pipeline.ToArray());
+            for (var i = 0; i < 16; i++)
+            {
+                Assert.True(client.Read().IsNull);
+            }
+
+            Assert.Equal("PONG", client.Read().Text);
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1), $"replies complete before the held GET took {watch.Elapsed}");
+            Thread.Sleep(100);
+            Assert.Equal(0, client.Socket.Available);
+
+            Assert.Equal("OK", sleeper.Read().Text);
+            Assert.Equal("OK", holder.Read().Text);
+            Assert.Equal("1", client.Read().Text);
+        }
+        finally
+        {
+            conns.ForEach(c => c.Dispose());
+        }
+    }
+
     /// <summary>Which loop of three serves <paramref name="conn"/>: put it to sleep, and see which shard's key then stalls for another connection.</summary>
     private static int LoopOf(RespConnection conn, RespConnection other)
     {

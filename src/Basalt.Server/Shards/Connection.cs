@@ -23,6 +23,9 @@ internal sealed unsafe class Connection
     private const int InitialInput = 16 * 1024;
     private const int MaxBatch = 1024;
 
+    // Where the current pass's replies begin in Output: with groups out, Pump sends only what lies before it.
+    private int _holdFrom;
+
     private readonly Socket _socket;
     private readonly RequestParser _parser;
     private readonly ArgList _args = new();
@@ -198,12 +201,10 @@ internal sealed unsafe class Connection
             _inPump = false;
         }
 
-        // While groups are out, the replies run inline ahead of them stay here: the batch goes out in one send when
-        // the last group is back (OnGroupDone pumps again), as Redis answers a pipeline read in one event-loop pass.
-        if (_waiting == 0)
-        {
-            Flush();
-        }
+        // While groups are out, the replies this pass ran inline ahead of them stay here, so the pass's replies go out
+        // in one send when the last group is back (OnGroupDone pumps again). Replies of earlier passes go now: a later
+        // pass that waits (a held key, a slow shard) never holds back replies that were already complete.
+        Flush(_waiting == 0 ? Output.Length : Math.Min(_holdFrom, Output.Length));
     }
 
     public void OnGroupDone(CommandGroup group)
@@ -350,6 +351,7 @@ internal sealed unsafe class Connection
     /// <summary>Parses and dispatches commands. Returns true if it made progress that may allow more.</summary>
     private bool ParseAndRun()
     {
+        _holdFrom = Output.Length;
         var dispatched = 0;
         // Closed is checked every round: a command may close its own connection (output limit),
         // after which the input buffer is back in the pool.
@@ -525,6 +527,7 @@ internal sealed unsafe class Connection
 
     private void RunBarrier()
     {
+        _holdFrom = Output.Length;
         if (_barrierStart >= 0)
         {
             var (start, count) = (_barrierStart, _barrierCount);
@@ -686,14 +689,17 @@ internal sealed unsafe class Connection
         }
     }
 
-    private void Flush()
+    private void Flush() => Flush(Output.Length);
+
+    /// <summary>Sends the output up to <paramref name="end"/>; the buffer is reset only once all of it has gone.</summary>
+    private void Flush(int end)
     {
-        while (!Closed && PendingOutput > 0)
+        while (!Closed && _outSent < end)
         {
             nint n;
             fixed (byte* p = &Output.Buffer[_outSent])
             {
-                n = Native.send(Fd, p, PendingOutput, Native.MSG_DONTWAIT | Native.MSG_NOSIGNAL);
+                n = Native.send(Fd, p, end - _outSent, Native.MSG_DONTWAIT | Native.MSG_NOSIGNAL);
             }
 
             if (n > 0)
@@ -725,7 +731,7 @@ internal sealed unsafe class Connection
             return;
         }
 
-        if (!Closed)
+        if (!Closed && PendingOutput == 0)
         {
             if (_wantsWritable)
             {
@@ -735,6 +741,7 @@ internal sealed unsafe class Connection
 
             Output.Clear();
             _outSent = 0;
+            _holdFrom = 0;
             Output.Shrink(1024 * 1024);
             if (_closeAfterReply && _waiting == 0 && _barrierStart < 0 && _pendingProtocolError is null)
             {
