@@ -67,6 +67,33 @@ public sealed class AllocationTests
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 
+    [Fact]
+    public void Prefetching_a_multi_key_ops_keys_allocates_nothing()
+    {
+        var table = new CommandTable();
+        StringCommands.Register(table);
+        var store = new ShardStore(0);
+        var parts = new List<string> { "MSET" };
+        for (var i = 0; i < 40; i++)
+        {
+            parts.Add("key:" + i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            parts.Add("v");
+        }
+
+        var spec = table.Find("mset")!;
+        var op = spec.CreateOp!(new OpRequest { Args = Command([.. parts]), Slots = new SlotMap(1), Spec = spec, DatabaseCount = 16, NowMs = 1 });
+        op.Run(store, 0);
+        op.PrefetchKeys(store);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 10_000; i++)
+        {
+            op.PrefetchKeys(store);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(40, store.Dbs[0].Count);
+    }
+
     private static void Parse(RequestParser parser, byte[] frame, ArgList args)
     {
         parser.Reset();

@@ -80,6 +80,35 @@ public abstract class ShardOp
         }
     }
 
+    /// <summary>
+    /// Prefetches the lookups of this op's keys that <paramref name="store"/>'s shard owns, so that a multi-key op's
+    /// cache misses overlap instead of coming one after another (<see cref="Keyspace.LookupPrefetch"/>). Touches no
+    /// state: an op without routed keys, or with one key here, does nothing.
+    /// </summary>
+    public void PrefetchKeys(ShardStore store)
+    {
+        if (_keyShard is null || Db >= store.Dbs.Length)
+        {
+            return;
+        }
+
+        var table = store.Dbs[Db].Table;
+        var prefetch = default(Keyspace.LookupPrefetch);
+        for (var i = _keyFirst; i <= _keyLast; i += _keyStep)
+        {
+            if (_keyShard[i] == store.ShardId)
+            {
+                prefetch.Add(Args[i]);
+                if (prefetch.IsFull)
+                {
+                    prefetch.Run(table);
+                }
+            }
+        }
+
+        prefetch.Run(table);
+    }
+
     /// <summary>The identity a shard locks a key by: a seeded hash of db and key. Two keys that collide only wait for each other.</summary>
     public static ulong LockHash(int db, ReadOnlySpan<byte> key) => KeyHash.Of(key) ^ ((ulong)(uint)db * 0x9E3779B97F4A7C15);
 

@@ -373,6 +373,7 @@ internal sealed unsafe class ShardLoop : IDisposable
 
     public void RunOpPhase(ShardOp op, int phase)
     {
+        op.PrefetchKeys(Store);
         if (op is LoopOp lo)
         {
             lo.RunOnLoop(this, phase);
