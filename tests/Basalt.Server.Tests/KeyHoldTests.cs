@@ -122,17 +122,10 @@ public sealed class KeyHoldTests
     {
         using var server = ServerProcess.StartBasalt("--shards", "3", "--enable-debug-command", "yes");
 
-        // The accept thread hands connections to the loops in turn: three consecutive connections sit on three loops.
-        var conns = Enumerable.Range(0, 3).Select(_ => server.Connect()).ToList();
+        var conns = ConnectionPerLoop(server);
         try
         {
-            var loopOf = new int[3];
-            loopOf[0] = LoopOf(conns[0], conns[1]);
-            loopOf[1] = LoopOf(conns[1], conns[0]);
-            loopOf[2] = 3 - loopOf[0] - loopOf[1];
-            var bystander = conns[Array.IndexOf(loopOf, 0)];
-            var home = conns[Array.IndexOf(loopOf, 1)];
-            var sleeper = conns[Array.IndexOf(loopOf, 2)];
+            var (bystander, home, sleeper) = (conns[0], conns[1], conns[2]);
             var k0 = KeyOn(ThreeShards, 0, "held");
             var k2 = KeyOn(ThreeShards, 2, "late");
             Assert.Equal("OK", bystander.Call("SET", k0, "old").Text);
@@ -166,16 +159,10 @@ public sealed class KeyHoldTests
     public void Replies_already_complete_are_sent_while_a_later_command_of_the_pipeline_waits_behind_a_hold()
     {
         using var server = ServerProcess.StartBasalt("--shards", "3", "--enable-debug-command", "yes");
-        var conns = Enumerable.Range(0, 3).Select(_ => server.Connect()).ToList();
+        var conns = ConnectionPerLoop(server);
         try
         {
-            var loopOf = new int[3];
-            loopOf[0] = LoopOf(conns[0], conns[1]);
-            loopOf[1] = LoopOf(conns[1], conns[0]);
-            loopOf[2] = 3 - loopOf[0] - loopOf[1];
-            var client = conns[Array.IndexOf(loopOf, 0)];
-            var holder = conns[Array.IndexOf(loopOf, 1)];
-            var sleeper = conns[Array.IndexOf(loopOf, 2)];
+            var (client, holder, sleeper) = (conns[0], conns[1], conns[2]);
             var held = KeyOn(ThreeShards, 1, "held");
             var late = KeyOn(ThreeShards, 2, "late");
 
@@ -214,6 +201,28 @@ public sealed class KeyHoldTests
         finally
         {
             conns.ForEach(c => c.Dispose());
+        }
+    }
+
+    /// <summary>
+    /// Three connections to a 3-shard server, the one at index i served by loop i. The accept thread hands connections
+    /// to the loops in turn, so three consecutive connections sit on three loops; which is which is found by probing.
+    /// </summary>
+    private static List<RespConnection> ConnectionPerLoop(ServerProcess server)
+    {
+        var conns = Enumerable.Range(0, 3).Select(_ => server.Connect()).ToList();
+        try
+        {
+            var loopOf = new int[3];
+            loopOf[0] = LoopOf(conns[0], conns[1]);
+            loopOf[1] = LoopOf(conns[1], conns[0]);
+            loopOf[2] = 3 - loopOf[0] - loopOf[1];
+            return [.. Enumerable.Range(0, 3).Select(loop => conns[Array.IndexOf(loopOf, loop)])];
+        }
+        catch
+        {
+            conns.ForEach(c => c.Dispose());
+            throw;
         }
     }
 
