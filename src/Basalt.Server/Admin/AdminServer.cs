@@ -34,8 +34,13 @@ internal sealed class AdminServer : IAsyncDisposable
 
     public static async Task<AdminServer> StartAsync(BasaltServer server, IPAddress address, int port)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.ConfigureKestrel(o => o.Listen(address, port));
+        // The empty builder: no appsettings.json, no environment or command-line host settings, no file
+        // watcher. A default host reads appsettings.json from the working directory and watches that
+        // directory recursively, so it would wake on every file written under ./data and let a stray
+        // settings file open listeners. This port is configured by Basalt's settings alone.
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(o => o.Listen(address, port));
+        builder.Services.AddRoutingCore();
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(LogSetup.ConfigureConsole);
         builder.Logging.AddFilter("Microsoft", Microsoft.Extensions.Logging.LogLevel.Warning);

@@ -229,6 +229,47 @@ public sealed class AdminHttpTests
     }
 
     [Fact]
+    public async Task The_admin_port_reads_no_files_and_watches_none_in_the_working_directory()
+    {
+        // An ASP.NET Core default host reads appsettings.json from its working directory and watches that
+        // directory, recursively, for changes. A server started from a busy directory (its data dir is ./data)
+        // would then hold an inotify watch on every subdirectory and wake on every file written under it, and
+        // a stray appsettings.json could open listeners of its own. The admin port must do neither.
+        var cwd = Path.Combine(Path.GetTempPath(), "basalt-cwd-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Path.Combine(cwd, "sub", "deeper"));
+        var strayPort = ServerProcess.FreePort();
+        var stray = "{\"Kestrel\":{\"Endpoints\":{\"Stray\":{\"Url\":\"http://127.0.0.1:" + strayPort.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\"}}}}";
+        await File.WriteAllTextAsync(Path.Combine(cwd, "appsettings.json"), stray);
+        try
+        {
+            var adminPort = ServerProcess.FreePort();
+            using var server = ServerProcess.StartBasalt(new BasaltStart("--admin-port", adminPort.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            {
+                WorkingDirectory = cwd,
+                Environment = new Dictionary<string, string> { ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{strayPort}" },
+            });
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{adminPort}") };
+            using (var ok = await http.GetAsync("/healthz"))
+            {
+                Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+            }
+
+            var watchers = Directory.GetFiles($"/proc/{server.Pid}/fd")
+                .Select(fd => new FileInfo(fd).LinkTarget)
+                .Count(target => target is not null && target.Contains("inotify", StringComparison.Ordinal));
+            Assert.Equal(0, watchers);
+
+            using var probe = new System.Net.Sockets.TcpClient();
+            var refused = await Assert.ThrowsAnyAsync<System.Net.Sockets.SocketException>(() => probe.ConnectAsync(IPAddress.Loopback, strayPort));
+            Assert.Equal(System.Net.Sockets.SocketError.ConnectionRefused, refused.SocketErrorCode);
+        }
+        finally
+        {
+            Directory.Delete(cwd, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Admin_port_0_disables_the_admin_port()
     {
         using var server = ServerProcess.StartBasalt("--admin-port", "0");
