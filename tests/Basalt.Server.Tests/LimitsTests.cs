@@ -7,6 +7,74 @@ namespace Basalt.Server.Tests;
 public sealed class LimitsTests
 {
     [Fact]
+    public void Log_output_that_nobody_reads_never_stalls_the_loops()
+    {
+        // stdout and stderr are pipes this test never reads: once the pipe (64 KB) and the logger's queue are
+        // full, a log call must drop its line rather than block the shard loop that made it.
+        var port = ServerProcess.FreePort();
+        var dir = Path.Combine(Path.GetTempPath(), "basalt-test-" + Guid.NewGuid().ToString("N"));
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { RepoPaths.ServerDll, "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--admin-port", "0", "--dir", dir, "--shards", "2", "--loglevel", "debug" })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var process = System.Diagnostics.Process.Start(psi)!;
+        try
+        {
+            using (var first = ConnectWithin(port, TimeSpan.FromSeconds(30)))
+            {
+                Assert.Equal("PONG", first.Call("PING").Text);
+            }
+
+            // Each close logs a debug line: 20,000 of them are far more than the pipe and the queue hold.
+            for (var i = 0; i < 20_000; i++)
+            {
+                using var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                s.Connect(System.Net.IPAddress.Loopback, port);
+            }
+
+            // The loops went on serving: they closed every one of those connections (no "max number of
+            // clients reached") and answer at once.
+            using var c = new RespConnection(port, timeoutMs: 10_000);
+            Assert.Equal("PONG", c.Call("PING").Text);
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            string clients;
+            while (!(clients = c.Call("INFO", "clients").Text!).Contains("connected_clients:1\r\n", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(50);
+            }
+
+            Assert.Contains("connected_clients:1\r\n", clients, StringComparison.Ordinal);
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit(10_000);
+            if (Directory.Exists(dir))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+    }
+
+    private static RespConnection ConnectWithin(int port, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            try
+            {
+                return new RespConnection(port, timeoutMs: 10_000);
+            }
+            catch (System.Net.Sockets.SocketException) when (DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(50);
+            }
+        }
+    }
+
+    [Fact]
     public void Client_over_its_output_limit_is_disconnected()
     {
         using var server = ServerProcess.StartBasalt("--shards", "2", "--client-output-buffer-limit", "normal", "1mb", "0", "0");

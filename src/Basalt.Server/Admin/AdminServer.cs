@@ -42,7 +42,7 @@ internal sealed class AdminServer : IAsyncDisposable
         builder.WebHost.UseKestrelCore().ConfigureKestrel(o => o.Listen(address, port));
         builder.Services.AddRoutingCore();
         builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(LogSetup.ConfigureConsole);
+        LogSetup.AddConsole(builder.Logging);
         builder.Logging.AddFilter("Microsoft", Microsoft.Extensions.Logging.LogLevel.Warning);
 
         // The server owns SIGTERM: the host must not stop this port on its own, or /readyz would

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Console;
 
 namespace Basalt.Server.Observability;
@@ -27,7 +28,7 @@ public sealed class LogSetup : IDisposable
         {
             b.SetMinimumLevel(Microsoft.Extensions.Logging.LogLevel.Trace);
             b.AddFilter((category, l) => category == StartupCategory || ((int)l >= _threshold && (category is null || !category.StartsWith("Microsoft.", StringComparison.Ordinal) || l >= Microsoft.Extensions.Logging.LogLevel.Warning)));
-            b.AddSimpleConsole(ConfigureConsole);
+            AddConsole(b);
         });
         Server = Factory.CreateLogger("basalt");
         Startup = Factory.CreateLogger(StartupCategory);
@@ -66,8 +67,23 @@ public sealed class LogSetup : IDisposable
         _ => Microsoft.Extensions.Logging.LogLevel.Warning,
     };
 
+    /// <summary>
+    /// The console sink every logger of the process uses. Its queue is bounded (2,500 lines) and, when full,
+    /// drops lines instead of blocking the caller: a shard loop that logs while stdout is a pipe nobody reads
+    /// must go on serving. The logger writes how many lines it dropped once the output moves again.
+    /// </summary>
+    public static void AddConsole(ILoggingBuilder b)
+    {
+        b.AddSimpleConsole(ConfigureConsole);
+        b.Services.Configure<ConsoleLoggerOptions>(o =>
+        {
+            o.QueueFullMode = ConsoleLoggerQueueFullMode.DropWrite;
+            o.MaxQueueLength = 2500;
+        });
+    }
+
     /// <summary>One line per entry with a UTC timestamp: greppable, and what container log collectors expect.</summary>
-    public static void ConfigureConsole(SimpleConsoleFormatterOptions o)
+    private static void ConfigureConsole(SimpleConsoleFormatterOptions o)
     {
         o.SingleLine = true;
         o.UseUtcTimestamp = true;
