@@ -6,6 +6,7 @@ using Basalt.Engine.Commands;
 using Basalt.Protocol;
 using Basalt.Server.Admin;
 using Basalt.Server.Commands;
+using Basalt.Server.Net;
 using Basalt.Server.Observability;
 using Basalt.Server.Shards;
 using Microsoft.Extensions.Logging;
@@ -65,7 +66,12 @@ public sealed class BasaltServer : IAsyncDisposable
         }
 
         _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        _listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        // SO_REUSEADDR alone, as Redis sets it: a restart may bind while old connections sit in TIME_WAIT.
+        // .NET's ReuseAddress option also sets SO_REUSEPORT on Linux, which would let a second server bind
+        // the same port and take half its clients, so the option is set raw.
+        Span<byte> one = stackalloc byte[sizeof(int)];
+        BitConverter.TryWriteBytes(one, 1);
+        _listener.SetRawSocketOption(Native.SOL_SOCKET, Native.SO_REUSEADDR, one);
         _acceptThread = new Thread(AcceptLoop) { IsBackground = true, Name = "basalt-accept" };
     }
 

@@ -26,6 +26,8 @@ internal static partial class Native
     public const int EINTR = 4;
     public const int SCHED_OTHER = 0;
     public const int SCHED_BATCH = 3;
+    public const int SOL_SOCKET = 1;
+    public const int SO_REUSEADDR = 2;
 
     [StructLayout(LayoutKind.Sequential, Pack = 1)]
     public struct EpollEvent

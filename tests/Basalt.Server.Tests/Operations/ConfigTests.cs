@@ -248,6 +248,22 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Fact]
+    public async Task A_port_another_server_listens_on_stops_startup_instead_of_sharing_it()
+    {
+        // Two servers sharing one port (SO_REUSEPORT) would split clients between two keyspaces. As with
+        // Redis, the second one must fail to start, whether the first is another Basalt or anything else.
+        using var first = ServerProcess.StartBasalt();
+        var port = first.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        var (exit, stdout, _) = await RunToExitAsync("--port", port, "--admin-port", "0", "--dir", _dir);
+
+        Assert.Equal(1, exit);
+        Assert.Contains($"Could not listen on 127.0.0.1:{port}: Address already in use", stdout, StringComparison.Ordinal);
+        using var c = first.Connect();
+        Assert.Equal("PONG", c.Call("PING").Text);
+    }
+
+    [Fact]
     public async Task A_data_dir_that_cannot_be_created_stops_startup_with_one_line()
     {
         var file = Write("not-a-dir", "plain file");
@@ -290,10 +306,21 @@ public sealed class ConfigTests : IDisposable
 
         using var p = Process.Start(psi)!;
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var stderr = p.StandardError.ReadToEndAsync(deadline.Token);
-        var stdout = await p.StandardOutput.ReadToEndAsync(deadline.Token);
-        await p.WaitForExitAsync(deadline.Token);
-        return (p.ExitCode, stdout, (await stderr).Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        try
+        {
+            var stderr = p.StandardError.ReadToEndAsync(deadline.Token);
+            var stdout = await p.StandardOutput.ReadToEndAsync(deadline.Token);
+            await p.WaitForExitAsync(deadline.Token);
+            return (p.ExitCode, stdout, (await stderr).Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        }
+        finally
+        {
+            // A server that started instead of failing must not outlive the test.
+            if (!p.HasExited)
+            {
+                p.Kill(entireProcessTree: true);
+            }
+        }
     }
 
     private string Write(string name, string text)
