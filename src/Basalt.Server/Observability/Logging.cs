@@ -70,7 +70,7 @@ public sealed class LogSetup : IDisposable
     /// <summary>
     /// The console sink every logger of the process uses. Its queue is bounded (2,500 lines) and, when full,
     /// drops lines instead of blocking the caller: a shard loop that logs while stdout is a pipe nobody reads
-    /// must go on serving. The logger writes how many lines it dropped once the output moves again.
+    /// must go on serving. The logger writes how many lines it dropped ahead of the next line it logs once there is room.
     /// </summary>
     public static void AddConsole(ILoggingBuilder b)
     {
