@@ -149,6 +149,7 @@ public sealed class BasaltServer : IAsyncDisposable
             _ = await Console.In.ReadLineAsync().ConfigureAwait(false);
         }
 
+        FitMaxClients();
         _listener.Bind(new IPEndPoint(address, Config.Port));
         _listener.Listen(511);
         Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
@@ -156,6 +157,29 @@ public sealed class BasaltServer : IAsyncDisposable
         Readiness.Set("listener");
         Logs.Startup.Banner(ServerInfo.Version, ServerInfo.RedisVersion, Environment.ProcessId, Port, AdminPort == 0 ? "off" : AdminPort.ToString(CultureInfo.InvariantCulture), Loops.Length, Path.GetFullPath(Config.Dir), Config.ConfigFile ?? "(none)");
         Logs.Startup.Ready();
+    }
+
+    /// <summary>
+    /// Fits maxclients to the open files limit, once the runtime, the admin port and the loops hold their
+    /// descriptors and before any client can connect: lowered with a warning, as Redis does, or a refusal to
+    /// start when not even one client fits.
+    /// </summary>
+    private void FitMaxClients()
+    {
+        var fit = OpenFilesLimit.For(Config.MaxClients);
+        if (fit.MaxClients >= Config.MaxClients)
+        {
+            return;
+        }
+
+        if (fit.MaxClients < 1)
+        {
+            throw new ConfigException($"Your current 'ulimit -n' of {fit.Limit} is not enough for the server to start. Please increase your open file limit to at least {fit.Needed - (ulong)Config.MaxClients + 1}.");
+        }
+
+        Log.MaxClientsReduced(Config.MaxClients, fit.Needed, fit.Limit, fit.MaxClients);
+        Config.LowerMaxClients(fit.MaxClients);
+        Config.MaxClientsCeiling = fit.MaxClients;
     }
 
     /// <summary>

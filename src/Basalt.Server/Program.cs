@@ -25,6 +25,16 @@ catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
     return 1;
 }
 
+// Every client is a descriptor. Raise the open files limit for maxclients now, and refuse to start under a
+// limit the runtime itself would run out of; maxclients is fitted to it once the server is up (StartAsync).
+var floor = OpenFilesLimit.StartupFloor(config.Shards);
+var files = OpenFilesLimit.Raise((ulong)config.MaxClients + floor);
+if (files < floor)
+{
+    Console.Error.WriteLine($"*** FATAL *** Your current 'ulimit -n' of {files} is not enough for the server to start. Please increase your open file limit to at least {floor}.");
+    return 1;
+}
+
 using var logs = new LogSetup(config.LogLevel);
 await using var server = new BasaltServer(config, logs);
 try
@@ -34,6 +44,11 @@ try
 catch (Exception ex) when (ex is SocketException or IOException)
 {
     logs.Server.ListenFailed(config.Bind, config.Port, ex.Message);
+    return 1;
+}
+catch (ConfigException ex)
+{
+    Console.Error.WriteLine($"*** FATAL *** {ex.Message}");
     return 1;
 }
 

@@ -102,6 +102,14 @@ public sealed class ServerConfig
     /// </summary>
     public int? MaxClientsCeiling { get; set; }
 
+    /// <summary>Lowers maxclients to what the open files limit holds (startup only, see <see cref="OpenFilesLimit"/>).</summary>
+    public void LowerMaxClients(int value)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(value, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(value, MaxClients);
+        MaxClients = value;
+    }
+
     public long ProtoMaxBulkLen { get; private set; }
 
     public long QueryBufferLimit { get; private set; }

@@ -7,6 +7,52 @@ namespace Basalt.Server.Tests;
 public sealed class LimitsTests
 {
     [Fact]
+    public void Maxclients_is_fitted_to_the_open_files_limit_and_the_next_client_is_refused_cleanly()
+    {
+        // 10,000 clients cannot fit in 400 descriptors: as Redis does, maxclients is lowered with a warning, so the
+        // client past it gets the maxclients error instead of waiting on an accept() that fails with EMFILE.
+        using var server = ServerProcess.StartBasalt(new BasaltStart("--shards", "2") { OpenFilesLimit = 400 });
+        Assert.Contains("You requested maxclients of 10000 requiring at least", server.Log, StringComparison.Ordinal);
+        Assert.Contains("Current maximum open files is 400. maxclients has been reduced to", server.Log, StringComparison.Ordinal);
+
+        var clients = new List<RespConnection> { server.Connect() };
+        try
+        {
+            var max = int.Parse(clients[0].Call("CONFIG", "GET", "maxclients").Items![1].Text!, System.Globalization.CultureInfo.InvariantCulture);
+            Assert.InRange(max, 1, 399);
+            while (clients.Count < max)
+            {
+                var c = new RespConnection(server.Port, timeoutMs: 10_000);
+                clients.Add(c);
+                Assert.Equal("PONG", c.Call("PING").Text);
+            }
+
+            using (var over = new RespConnection(server.Port, timeoutMs: 10_000))
+            {
+                Assert.Equal("ERR max number of clients reached", over.Read().Text);
+            }
+
+            // maxclients cannot be raised past what the descriptors hold, and the clients in are still served.
+            Assert.Equal(RespType.Error, clients[0].Call("CONFIG", "SET", "maxclients", (max + 1).ToString(System.Globalization.CultureInfo.InvariantCulture)).Type);
+            Assert.Equal("PONG", clients[^1].Call("PING").Text);
+        }
+        finally
+        {
+            foreach (var c in clients)
+            {
+                c.Dispose();
+            }
+        }
+    }
+
+    [Fact]
+    public void An_open_files_limit_too_low_to_start_under_stops_startup_with_one_line()
+    {
+        var ex = Assert.ThrowsAny<Exception>(() => ServerProcess.StartBasalt(new BasaltStart("--shards", "2") { OpenFilesLimit = 150 }));
+        Assert.Contains("*** FATAL *** Your current 'ulimit -n' of 150 is not enough for the server to start. Please increase your open file limit to at least", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Log_output_that_nobody_reads_never_stalls_the_loops()
     {
         // stdout and stderr are pipes this test never reads: once the pipe (64 KB) and the logger's queue are

@@ -65,6 +65,13 @@ public sealed partial class ServerProcess : IDisposable
         }
 
         all.AddRange(start.Args);
+        if (start.OpenFilesLimit is { } files)
+        {
+            // util-linux's prlimit sets RLIMIT_NOFILE (soft and hard) for the process it runs.
+            all.InsertRange(0, [$"--nofile={files}:{files}", "dotnet"]);
+            return Start("prlimit", all, BannerPort(), start.ReadyLine, start.Environment, start.Stdin, start.WorkingDirectory);
+        }
+
         return Start("dotnet", all, BannerPort(), start.ReadyLine, start.Environment, start.Stdin, start.WorkingDirectory);
     }
 
@@ -270,6 +277,9 @@ public sealed record BasaltStart(params string[] Args)
 
     /// <summary>The server's working directory (relative paths in its config resolve against it); the test's own when null.</summary>
     public string? WorkingDirectory { get; init; }
+
+    /// <summary>The open files limit (soft and hard) to start the server under; the inherited one when null.</summary>
+    public int? OpenFilesLimit { get; init; }
 
     public string ReadyLine { get; init; } = "Ready to accept connections";
 }

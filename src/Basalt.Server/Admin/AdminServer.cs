@@ -39,7 +39,14 @@ internal sealed class AdminServer : IAsyncDisposable
         // directory recursively, so it would wake on every file written under ./data and let a stray
         // settings file open listeners. This port is configured by Basalt's settings alone.
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.WebHost.UseKestrelCore().ConfigureKestrel(o => o.Listen(address, port));
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(o =>
+        {
+            o.Listen(address, port);
+
+            // Bounded like everything else: probes and scrapers need a handful, and the descriptors
+            // are counted out of the open files limit (OpenFilesLimit).
+            o.Limits.MaxConcurrentConnections = OpenFilesLimit.AdminConnections;
+        });
         builder.Services.AddRoutingCore();
         builder.Logging.ClearProviders();
         LogSetup.AddConsole(builder.Logging);

@@ -28,6 +28,20 @@ internal static partial class Native
     public const int SCHED_BATCH = 3;
     public const int SOL_SOCKET = 1;
     public const int SO_REUSEADDR = 2;
+    public const int RLIMIT_NOFILE = 7;
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct RLimit
+    {
+        public ulong Current;
+        public ulong Max;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int getrlimit(int resource, out RLimit limit);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int setrlimit(int resource, in RLimit limit);
 
     [StructLayout(LayoutKind.Sequential, Pack = 1)]
     public struct EpollEvent

@@ -166,4 +166,7 @@ internal static partial class LogMessages
 
     [LoggerMessage(23, Microsoft.Extensions.Logging.LogLevel.Warning, "Shard {Shard}: could not set scheduling policy {Policy} (errno {Errno}); the loop runs under the thread's inherited policy")]
     public static partial void SchedPolicyFailed(this ILogger log, int shard, string policy, int errno);
+
+    [LoggerMessage(24, Microsoft.Extensions.Logging.LogLevel.Warning, "You requested maxclients of {Requested} requiring at least {Needed} max file descriptors. Current maximum open files is {Limit}. maxclients has been reduced to {MaxClients} to compensate for low ulimit. If you need higher maxclients increase 'ulimit -n'.")]
+    public static partial void MaxClientsReduced(this ILogger log, int requested, ulong needed, ulong limit, int maxClients);
 }
