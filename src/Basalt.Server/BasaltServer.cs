@@ -10,6 +10,7 @@ using Basalt.Server.Net;
 using Basalt.Server.Observability;
 using Basalt.Server.Shards;
 using Microsoft.Extensions.Logging;
+using Microsoft.Win32.SafeHandles;
 
 namespace Basalt.Server;
 
@@ -39,6 +40,14 @@ public sealed class BasaltServer : IAsyncDisposable
     private long _rejectedConnections;
     private int _stopState;
     private volatile bool _stopping;
+
+    // Out of descriptors at accept (see RefuseWithoutDescriptors): a spare one to give up for a refusal, and
+    // the wake for the accept thread when even that is gone, sent when a client's socket closes.
+    private SafeFileHandle? _spareDescriptor;
+    private readonly SemaphoreSlim _descriptorFreed = new(0);
+    private int _acceptStarved;
+    private bool _outOfDescriptors;
+    private List<SafeFileHandle>? _heldByTestHook;
 
     public BasaltServer(ServerConfig config, LogSetup? logs = null)
     {
@@ -149,7 +158,21 @@ public sealed class BasaltServer : IAsyncDisposable
             _ = await Console.In.ReadLineAsync().ConfigureAwait(false);
         }
 
+        _spareDescriptor = OpenSpareDescriptor();
         FitMaxClients();
+
+        // Test hook: descriptors taken after the fit, as a leak elsewhere would, to drive accept into EMFILE.
+        if (int.TryParse(Environment.GetEnvironmentVariable("BASALT_TEST_HOLD_DESCRIPTORS"), CultureInfo.InvariantCulture, out var hold) && hold > 0)
+        {
+            _heldByTestHook = [];
+            for (var i = 0; i < hold; i++)
+            {
+                _heldByTestHook.Add(File.OpenHandle("/dev/null"));
+            }
+
+            Log.HoldingDescriptors(hold);
+        }
+
         _listener.Bind(new IPEndPoint(address, Config.Port));
         _listener.Listen(511);
         Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
@@ -209,6 +232,7 @@ public sealed class BasaltServer : IAsyncDisposable
         Log.Draining(ConnectedClients);
         _stopping = true;
         _listener.Dispose();
+        _descriptorFreed.Release();
         var drained = new Task[Loops.Length];
         for (var i = 0; i < Loops.Length; i++)
         {
@@ -265,6 +289,27 @@ public sealed class BasaltServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopAsync().ConfigureAwait(false);
+
+        // The accept thread leaves once the listener is closed (or, starved of descriptors, once released); the
+        // descriptors it may still use are closed after it has gone.
+        if (_acceptThread.IsAlive && !_acceptThread.Join(TimeSpan.FromSeconds(5)))
+        {
+            Log.AcceptThreadStuck();
+        }
+        else
+        {
+            _spareDescriptor?.Dispose();
+            _descriptorFreed.Dispose();
+        }
+
+        if (_heldByTestHook is not null)
+        {
+            foreach (var h in _heldByTestHook)
+            {
+                h.Dispose();
+            }
+        }
+
         _ownedLogs?.Dispose();
     }
 
@@ -347,6 +392,81 @@ public sealed class BasaltServer : IAsyncDisposable
 
     internal void OnClientClosed() => Interlocked.Decrement(ref _connected);
 
+    /// <summary>A client's socket was closed: wakes the accept thread if it waits for a descriptor.</summary>
+    internal void OnDescriptorFreed()
+    {
+        if (Volatile.Read(ref _acceptStarved) != 0 && _descriptorFreed.CurrentCount == 0)
+        {
+            _descriptorFreed.Release();
+        }
+    }
+
+    private static SafeFileHandle? OpenSpareDescriptor()
+    {
+        try
+        {
+            return File.OpenHandle("/dev/null");
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// accept() failed for want of a descriptor (EMFILE/ENFILE). Retrying at once would spin, since accept fails
+    /// that way before it even waits for a client, and the clients would wait in the backlog for nothing. So,
+    /// as libev and nginx do, the spare descriptor is given up, one client is accepted on it and refused with the
+    /// maxclients error, and the spare is taken back. If the spare cannot be taken back, the thread waits for
+    /// a client's socket to close (<see cref="OnDescriptorFreed"/>) before it tries again: no spin, no sleep.
+    /// </summary>
+    private void RefuseWithoutDescriptors()
+    {
+        if (!_outOfDescriptors)
+        {
+            _outOfDescriptors = true;
+            Log.OutOfDescriptors();
+        }
+
+        if (_spareDescriptor is null)
+        {
+            Volatile.Write(ref _acceptStarved, 1);
+            _spareDescriptor = OpenSpareDescriptor();
+            if (_spareDescriptor is null && !_stopping)
+            {
+                _descriptorFreed.Wait();
+            }
+
+            Volatile.Write(ref _acceptStarved, 0);
+            return;
+        }
+
+        _spareDescriptor.Dispose();
+        _spareDescriptor = null;
+        try
+        {
+            var socket = _listener.Accept();
+
+            // Taking the spare back also tells whether descriptors were freed while accept waited for this client.
+            _spareDescriptor = OpenSpareDescriptor();
+            if (_spareDescriptor is not null)
+            {
+                _outOfDescriptors = false;
+                Admit(socket);
+                return;
+            }
+
+            Interlocked.Increment(ref _connectionsReceived);
+            Interlocked.Increment(ref _rejectedConnections);
+            TryReject(socket, "-ERR max number of clients reached\r\n"u8);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+        }
+
+        _spareDescriptor ??= OpenSpareDescriptor();
+    }
+
     internal void ResetStats()
     {
         Interlocked.Exchange(ref _connectionsReceived, 0);
@@ -369,25 +489,38 @@ public sealed class BasaltServer : IAsyncDisposable
                     return;
                 }
 
+                if (ex is SocketException { SocketErrorCode: SocketError.TooManyOpenSockets })
+                {
+                    RefuseWithoutDescriptors();
+                    continue;
+                }
+
                 Log.AcceptFailed(ex.Message);
                 continue;
             }
 
-            Interlocked.Increment(ref _connectionsReceived);
-            if (Interlocked.Increment(ref _connected) > Config.MaxClients)
-            {
-                Interlocked.Decrement(ref _connected);
-                Interlocked.Increment(ref _rejectedConnections);
-                TryReject(socket, "-ERR max number of clients reached\r\n"u8);
-                continue;
-            }
-
-            socket.NoDelay = true;
-            socket.Blocking = false;
-            var id = Interlocked.Increment(ref _nextClientId);
-            var loop = Loops[_nextLoop++ % Loops.Length];
-            loop.Post(new LoopAction(l => l.Adopt(socket, id)));
+            _outOfDescriptors = false;
+            Admit(socket);
         }
+    }
+
+    /// <summary>An accepted client: refused past maxclients, else handed round-robin to a loop.</summary>
+    private void Admit(Socket socket)
+    {
+        Interlocked.Increment(ref _connectionsReceived);
+        if (Interlocked.Increment(ref _connected) > Config.MaxClients)
+        {
+            Interlocked.Decrement(ref _connected);
+            Interlocked.Increment(ref _rejectedConnections);
+            TryReject(socket, "-ERR max number of clients reached\r\n"u8);
+            return;
+        }
+
+        socket.NoDelay = true;
+        socket.Blocking = false;
+        var id = Interlocked.Increment(ref _nextClientId);
+        var loop = Loops[_nextLoop++ % Loops.Length];
+        loop.Post(new LoopAction(l => l.Adopt(socket, id)));
     }
 
     private static void TryReject(Socket socket, ReadOnlySpan<byte> message)

@@ -46,6 +46,88 @@ public sealed class LimitsTests
     }
 
     [Fact]
+    public void Out_of_descriptors_at_accept_the_next_client_is_refused_cleanly_without_a_spin_until_some_are_freed()
+    {
+        // 150 descriptors taken after maxclients was fitted, as a leak elsewhere would: accept() fails with EMFILE
+        // before maxclients is reached. Each client past that point must get the maxclients error (not wait in
+        // the backlog), the accept thread must not spin on the failure, and freed descriptors serve clients again.
+        using var server = ServerProcess.StartBasalt(new BasaltStart("--shards", "2")
+        {
+            OpenFilesLimit = 400,
+            Environment = new Dictionary<string, string> { ["BASALT_TEST_HOLD_DESCRIPTORS"] = "150" },
+        });
+        var clients = new List<RespConnection>();
+        try
+        {
+            clients.Add(new RespConnection(server.Port, timeoutMs: 10_000));
+            var max = int.Parse(clients[0].Call("CONFIG", "GET", "maxclients").Items![1].Text!, System.Globalization.CultureInfo.InvariantCulture);
+            RespValue? refused = null;
+            while (refused is null && clients.Count < max)
+            {
+                var c = new RespConnection(server.Port, timeoutMs: 10_000);
+                var reply = c.Call("PING");
+                if (reply.Text == "PONG")
+                {
+                    clients.Add(c);
+                }
+                else
+                {
+                    refused = reply;
+                    c.Dispose();
+                }
+            }
+
+            Assert.NotNull(refused);
+            Assert.Equal("ERR max number of clients reached", refused.Text);
+            Assert.True(clients.Count < max, $"{clients.Count} clients, maxclients {max}");
+            using (var again = new RespConnection(server.Port, timeoutMs: 10_000))
+            {
+                Assert.Equal("ERR max number of clients reached", again.Read().Text);
+            }
+
+            // Idle and still out of descriptors: a retrying accept thread would burn a core here.
+            var before = CpuTicks(server.Pid);
+            Thread.Sleep(1000);
+            var used = CpuTicks(server.Pid) - before;
+            Assert.True(used < 50, $"{used} CPU ticks (of 100 a second) while idle and out of descriptors");
+
+            for (var i = 0; i < 3; i++)
+            {
+                clients[^1].Dispose();
+                clients.RemoveAt(clients.Count - 1);
+            }
+
+            // The closes are processed by the loops; until they are, a new client may still be refused.
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            string? answer = null;
+            while (answer != "PONG" && DateTime.UtcNow < deadline)
+            {
+                using var c = new RespConnection(server.Port, timeoutMs: 10_000);
+                answer = c.Call("PING").Text;
+            }
+
+            Assert.Equal("PONG", answer);
+            Assert.True(server.WaitForLog("Out of file descriptors", TimeSpan.FromSeconds(10)), server.Log);
+            _ = Assert.Single(System.Text.RegularExpressions.Regex.Matches(server.Log, "Out of file descriptors"));
+        }
+        finally
+        {
+            foreach (var c in clients)
+            {
+                c.Dispose();
+            }
+        }
+    }
+
+    /// <summary>utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/[pid]/stat).</summary>
+    private static long CpuTicks(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
     public void An_open_files_limit_too_low_to_start_under_stops_startup_with_one_line()
     {
         var ex = Assert.ThrowsAny<Exception>(() => ServerProcess.StartBasalt(new BasaltStart("--shards", "2") { OpenFilesLimit = 150 }));

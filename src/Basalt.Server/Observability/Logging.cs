@@ -169,4 +169,13 @@ internal static partial class LogMessages
 
     [LoggerMessage(24, Microsoft.Extensions.Logging.LogLevel.Warning, "You requested maxclients of {Requested} requiring at least {Needed} max file descriptors. Current maximum open files is {Limit}. maxclients has been reduced to {MaxClients} to compensate for low ulimit. If you need higher maxclients increase 'ulimit -n'.")]
     public static partial void MaxClientsReduced(this ILogger log, int requested, ulong needed, ulong limit, int maxClients);
+
+    [LoggerMessage(25, Microsoft.Extensions.Logging.LogLevel.Warning, "Out of file descriptors (ulimit -n): new clients are refused with the maxclients error until descriptors are freed")]
+    public static partial void OutOfDescriptors(this ILogger log);
+
+    [LoggerMessage(26, Microsoft.Extensions.Logging.LogLevel.Information, "Test hook: holding {Count} descriptors")]
+    public static partial void HoldingDescriptors(this ILogger log, int count);
+
+    [LoggerMessage(27, Microsoft.Extensions.Logging.LogLevel.Warning, "The accept thread did not leave within 5 s of the listener closing")]
+    public static partial void AcceptThreadStuck(this ILogger log);
 }

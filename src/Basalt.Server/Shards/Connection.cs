@@ -331,6 +331,8 @@ internal sealed unsafe class Connection
         catch (ObjectDisposedException)
         {
         }
+
+        Loop.Server.OnDescriptorFreed();
     }
 
     private void ReleaseBuffers()
