@@ -430,7 +430,8 @@ public sealed class BasaltServer : IAsyncDisposable
 
         if (_spareDescriptor is null)
         {
-            Volatile.Write(ref _acceptStarved, 1);
+            // Announce the wait before the last try (a full fence): a close that the try misses sees the flag.
+            Interlocked.Exchange(ref _acceptStarved, 1);
             _spareDescriptor = OpenSpareDescriptor();
             if (_spareDescriptor is null && !_stopping)
             {
