@@ -80,8 +80,9 @@ public sealed class LimitsTests
             Assert.NotNull(refused);
             Assert.Equal("ERR max number of clients reached", refused.Text);
             Assert.True(clients.Count < max, $"{clients.Count} clients, maxclients {max}");
-            using (var again = new RespConnection(server.Port, timeoutMs: 10_000))
+            for (var i = 0; i < 20; i++)
             {
+                using var again = new RespConnection(server.Port, timeoutMs: 10_000);
                 Assert.Equal("ERR max number of clients reached", again.Read().Text);
             }
 
@@ -107,8 +108,11 @@ public sealed class LimitsTests
             }
 
             Assert.Equal("PONG", answer);
+            // Warned once per episode, not once per refusal: 21 refusals so far. (A descriptor freed for a moment
+            // at the edge, by the runtime or a closing socket, can end an episode early and start another.)
             Assert.True(server.WaitForLog("Out of file descriptors", TimeSpan.FromSeconds(10)), server.Log);
-            _ = Assert.Single(System.Text.RegularExpressions.Regex.Matches(server.Log, "Out of file descriptors"));
+            var warnings = System.Text.RegularExpressions.Regex.Matches(server.Log, "Out of file descriptors").Count;
+            Assert.InRange(warnings, 1, 5);
         }
         finally
         {
