@@ -1,4 +1,5 @@
 using Basalt.Engine.Keyspace;
+using Basalt.Protocol;
 
 namespace Basalt.Engine;
 
@@ -46,6 +47,12 @@ public sealed class ShardStore
     public IEffectSink Effects { get; set; }
 
     public ShardStats Stats { get; } = new();
+
+    /// <summary>
+    /// The server's protocol limits, shared by every shard: proto-max-bulk-len also caps the strings APPEND and
+    /// SETRANGE build, as in Redis. CONFIG SET changes it from another thread; a stale read for one command is harmless.
+    /// </summary>
+    public ProtocolLimits Limits { get; set; } = ProtocolLimits.Default;
 
     public Random Rng { get; } = new();
 

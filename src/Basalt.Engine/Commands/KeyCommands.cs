@@ -89,14 +89,10 @@ public static class KeyCommands
             return;
         }
 
-        if (absolute)
-        {
-            ctx.Reply.Integer(seconds ? e.ExpireAtMs / 1000 : e.ExpireAtMs);
-            return;
-        }
-
-        var ttl = Math.Max(0, e.ExpireAtMs - ctx.NowMs);
-        ctx.Reply.Integer(seconds ? (ttl + 500) / 1000 : ttl);
+        // Redis's ttlGenericCommand rounds seconds to the nearest, the absolute time (EXPIRETIME) as well as the TTL.
+        // Split so that an expiry near long.MaxValue cannot overflow: (ms + 500) / 1000 for any ms >= 0.
+        var ms = absolute ? e.ExpireAtMs : Math.Max(0, e.ExpireAtMs - ctx.NowMs);
+        ctx.Reply.Integer(seconds ? (ms / 1000) + (((ms % 1000) + 500) / 1000) : ms);
     }
 
     private static void Persist(ref CommandContext ctx)
@@ -220,9 +216,10 @@ public static class KeyCommands
 
     private static void Move(ref CommandContext ctx)
     {
-        if (!Numbers.TryParseLong(ctx.Args[2], out var target) || target is < int.MinValue or > int.MaxValue)
+        var error = Errors.IntArgument(ctx.Args[2], out var target);
+        if (!error.IsEmpty)
         {
-            ctx.Reply.Error(Errors.NotInteger);
+            ctx.Reply.Error(error);
             return;
         }
 

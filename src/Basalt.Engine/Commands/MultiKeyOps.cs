@@ -1,3 +1,4 @@
+using System.Text;
 using Basalt.Engine.Keyspace;
 using Basalt.Protocol;
 using static Basalt.Engine.Commands.Syntax;
@@ -210,9 +211,10 @@ internal sealed class CopyOp : ShardOp
             }
             else if (Is(Args[i], "DB"u8) && i + 1 < Args.Count)
             {
-                if (!Numbers.TryParseLong(Args[++i], out var db) || db is < int.MinValue or > int.MaxValue)
+                var error = Errors.IntArgument(Args[++i], out var db);
+                if (!error.IsEmpty)
                 {
-                    EarlyError = "ERR value is not an integer or out of range";
+                    EarlyError = Encoding.ASCII.GetString(error);
                     return;
                 }
 
@@ -222,7 +224,7 @@ internal sealed class CopyOp : ShardOp
                     return;
                 }
 
-                _dstDb = (int)db;
+                _dstDb = db;
             }
             else
             {
@@ -247,7 +249,9 @@ internal sealed class CopyOp : ShardOp
             if (Owns(store, 1) && store.Dbs[Db].Find(Args[1], NowMs) is { } e)
             {
                 _clone = e.Value is byte[] s ? s.Clone() : e.Value;
-                (_encoding, _expireAt) = (e.Encoding, e.ExpireAtMs);
+                // Redis's dupStringObject gives the copy an object of its own, never a shared integer.
+                _encoding = e.Encoding == StringEncoding.Int ? StringEncoding.IntPrivate : e.Encoding;
+                _expireAt = e.ExpireAtMs;
             }
 
             if (Owns(store, 2))

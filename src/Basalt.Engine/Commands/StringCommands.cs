@@ -213,28 +213,27 @@ public static partial class StringCommands
         ctx.Db.Remove(e);
     }
 
+    /// <summary>
+    /// Redis 7.0 getexCommand's order: the options' syntax, then the key (nil when missing, WRONGTYPE), and only then
+    /// the expire value, so GETEX nokey EX abc is nil.
+    /// </summary>
     private static void GetEx(ref CommandContext ctx)
     {
-        long at = -1;
         var persist = false;
-        var haveExpire = false;
+        var expireArg = -1;
         var expireUnit = ExpireUnit.Seconds;
         for (var i = 2; i < ctx.Args.Count; i++)
         {
             var a = ctx.Args[i];
-            if (Is(a, "PERSIST"u8) && !haveExpire)
+            if (Is(a, "PERSIST"u8) && expireArg < 0)
             {
                 persist = true;
             }
-            else if (TryExpireKeyword(a, out var unit) && (!haveExpire || unit == expireUnit) && !persist && i + 1 < ctx.Args.Count)
+            else if (TryExpireKeyword(a, out var unit) && (expireArg < 0 || unit == expireUnit) && !persist && i + 1 < ctx.Args.Count)
             {
                 // Like Redis, a repeated keyword of the same unit is allowed; the last value wins.
-                haveExpire = true;
                 expireUnit = unit;
-                if (!TryExpireAt(ctx.Args[++i], unit, ctx.NowMs, "getex", ctx.Reply, out at))
-                {
-                    return;
-                }
+                expireArg = ++i;
             }
             else
             {
@@ -252,6 +251,13 @@ public static partial class StringCommands
         if (e is null)
         {
             ctx.Reply.NullBulk();
+            return;
+        }
+
+        long at = -1;
+        var haveExpire = expireArg >= 0;
+        if (haveExpire && !TryExpireAt(ctx.Args[expireArg], expireUnit, ctx.NowMs, "getex", ctx.Reply, out at))
+        {
             return;
         }
 
@@ -287,7 +293,7 @@ public static partial class StringCommands
         }
 
         var old = (byte[])e.Value;
-        if ((long)old.Length + add.Length > 512L * 1024 * 1024)
+        if (ExceedsMaxString(ref ctx, old.Length, add.Length))
         {
             ctx.Reply.Error(Errors.StringTooLong);
             return;
@@ -394,27 +400,30 @@ public static partial class StringCommands
             return;
         }
 
-        if (!FloatText.TryParse(ctx.Args[2], out var by) || (e is not null && !FloatText.TryParse((byte[])e.Value, out _)))
+        var current = LongDouble.Zero;
+        if ((e is not null && !LongDouble.TryParse((byte[])e.Value, out current)) || !LongDouble.TryParse(ctx.Args[2], out var by))
         {
             ctx.Reply.Error(Errors.NotFloat);
             return;
         }
 
-        var current = e is null ? FloatText.Zero : FloatText.Parse((byte[])e.Value);
-        if (!FloatText.TryAdd(current, by, out var text))
+        if (!LongDouble.TryAdd(current, by, out var sum))
         {
             ctx.Reply.Error("ERR increment would produce NaN or Infinity");
             return;
         }
 
+        var text = sum.ToHumanText();
+
+        // Redis stores the sum as text (createStringObjectFromLongDouble): embstr or raw, never int, even for "17".
         if (e is null)
         {
-            ctx.Db.SetString(ctx.Args[1], text, -1, keepTtl: false, ctx.NowMs);
+            ctx.Db.SetString(ctx.Args[1], text, -1, keepTtl: false, ctx.NowMs).Encoding = StringEncodings.OfText(text);
         }
         else
         {
             e.Value = text;
-            e.Encoding = StringEncodings.Classify(text);
+            e.Encoding = StringEncodings.OfText(text);
             ctx.Db.ValueChanged(e);
         }
 
@@ -478,6 +487,14 @@ public static partial class StringCommands
         ctx.Reply.Bulk(s.AsSpan((int)start, (int)(end - start + 1)));
     }
 
+    /// <summary>
+    /// Redis's checkStringLength: a string of size plus append bytes may not pass proto-max-bulk-len, nor the largest
+    /// array .NET can hold (proto-max-bulk-len may be set higher). Written so that an offset near long.MaxValue
+    /// cannot overflow.
+    /// </summary>
+    private static bool ExceedsMaxString(ref CommandContext ctx, long size, int append) =>
+        size > Math.Min(ctx.Store.Limits.MaxBulkLength, Array.MaxLength) - append;
+
     private static void SetRange(ref CommandContext ctx)
     {
         if (!TryLong(ctx.Args[2], ctx.Reply, out var offset))
@@ -506,7 +523,7 @@ public static partial class StringCommands
                 return;
             }
 
-            if (offset + value.Length > 512L * 1024 * 1024)
+            if (ExceedsMaxString(ref ctx, offset, value.Length))
             {
                 ctx.Reply.Error(Errors.StringTooLong);
                 return;
@@ -527,7 +544,7 @@ public static partial class StringCommands
             return;
         }
 
-        if (offset + value.Length > 512L * 1024 * 1024)
+        if (ExceedsMaxString(ref ctx, offset, value.Length))
         {
             ctx.Reply.Error(Errors.StringTooLong);
             return;

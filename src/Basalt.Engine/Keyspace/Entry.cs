@@ -6,6 +6,9 @@ public enum StringEncoding : byte
     Raw,
     Embstr,
     Int,
+
+    /// <summary>"int" in an object of its own (COPY's copy): OBJECT REFCOUNT is 1 even for Redis's shared 0..9999.</summary>
+    IntPrivate,
 }
 
 /// <summary>One key in a shard's table. Owned by the shard's thread (invariant 1).</summary>

@@ -21,9 +21,13 @@ public static class StringEncodings
         return value.Length <= EmbstrLimit ? StringEncoding.Embstr : StringEncoding.Raw;
     }
 
+    /// <summary>The encoding of a string Redis builds as text and never tries as an integer (INCRBYFLOAT's result).</summary>
+    public static StringEncoding OfText(ReadOnlySpan<byte> value) =>
+        value.Length <= EmbstrLimit ? StringEncoding.Embstr : StringEncoding.Raw;
+
     public static string Name(StringEncoding e) => e switch
     {
-        StringEncoding.Int => "int",
+        StringEncoding.Int or StringEncoding.IntPrivate => "int",
         StringEncoding.Embstr => "embstr",
         _ => "raw",
     };

@@ -176,9 +176,10 @@ internal static class ConnectionCommands
 
     private static void Select(Connection c, ArgView a, CommandSpec spec)
     {
-        if (!Numbers.TryParseLong(a[1], out var db) || db is < int.MinValue or > int.MaxValue)
+        var error = Engine.Errors.IntArgument(a[1], out var db);
+        if (!error.IsEmpty)
         {
-            c.Output.Error(Engine.Errors.NotInteger);
+            c.Output.Error(error);
             return;
         }
 
@@ -188,7 +189,7 @@ internal static class ConnectionCommands
             return;
         }
 
-        c.Db = (int)db;
+        c.Db = db;
         c.Output.Ok();
     }
 
