@@ -362,9 +362,10 @@ internal static class ConnectionCommands
     /// <summary>CONFIG SET of several pairs is all or nothing: every value is validated before any is stored.</summary>
     private static void ConfigSet(Connection c, ArgView a, CommandSpec spec)
     {
+        // Arity (-4) already refused fewer than one pair; an unpaired name after that is Redis's syntax error.
         if ((a.Count - 2) % 2 != 0)
         {
-            c.Output.Error(Engine.Errors.WrongArity("config|set"));
+            c.Output.Error(Engine.Errors.Syntax);
             return;
         }
 
