@@ -1,5 +1,3 @@
-using System.Buffers.Text;
-
 namespace Basalt.Protocol;
 
 public enum ParseStatus
@@ -79,7 +77,7 @@ public sealed class RequestParser
             }
 
             var span = new ReadOnlySpan<byte>(buffer, Position, end - Position);
-            var nl = span.IndexOf((byte)'\r');
+            var nl = IndexBeforeNul(span, (byte)'\r');
             if (nl < 0)
             {
                 return span.Length > _limits.MaxInlineLength
@@ -115,7 +113,7 @@ public sealed class RequestParser
                 return ParseStatus.Incomplete;
             }
 
-            var nl = span.IndexOf((byte)'\r');
+            var nl = IndexBeforeNul(span, (byte)'\r');
             if (nl < 0)
             {
                 return span.Length > _limits.MaxInlineLength
@@ -165,7 +163,7 @@ public sealed class RequestParser
     private ParseStatus ParseInline(byte[] buffer, int end, ArgList args)
     {
         var span = new ReadOnlySpan<byte>(buffer, Position, end - Position);
-        var nl = span.IndexOf((byte)'\n');
+        var nl = IndexBeforeNul(span, (byte)'\n');
         if (nl < 0)
         {
             return span.Length > _limits.MaxInlineLength
@@ -196,15 +194,15 @@ public sealed class RequestParser
         return ParseStatus.Error;
     }
 
-    private static bool TryParseLong(ReadOnlySpan<byte> digits, out long value)
-    {
-        // Redis's string2ll: optional '-', digits only, no '+', no spaces.
-        if (digits.IsEmpty || digits.Length > 20 || digits[0] == (byte)'+')
-        {
-            value = 0;
-            return false;
-        }
+    private static bool TryParseLong(ReadOnlySpan<byte> digits, out long value) => String2ll.TryParse(digits, out value);
 
-        return Utf8Parser.TryParse(digits, out value, out var used) && used == digits.Length;
+    /// <summary>
+    /// Where Redis's strchr(line, c) finds c: it stops at a NUL byte, so a NUL before c means "not yet" and Redis
+    /// keeps waiting for more bytes (until the line passes the inline limit). -1 when not found.
+    /// </summary>
+    private static int IndexBeforeNul(ReadOnlySpan<byte> span, byte c)
+    {
+        var i = span.IndexOfAny(c, (byte)0);
+        return i >= 0 && span[i] == c ? i : -1;
     }
 }

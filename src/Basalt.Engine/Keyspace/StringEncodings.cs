@@ -37,27 +37,7 @@ public static class StringEncodings
 public static class Numbers
 {
     /// <summary>string2ll: no sign '+', no spaces, no leading zeros, no "-0".</summary>
-    public static bool TryParseLong(ReadOnlySpan<byte> s, out long value)
-    {
-        value = 0;
-        if (s.IsEmpty || s.Length > 20)
-        {
-            return false;
-        }
-
-        if (s.Length == 1 && s[0] == (byte)'0')
-        {
-            return true;
-        }
-
-        var digits = s[0] == (byte)'-' ? s[1..] : s;
-        if (digits.IsEmpty || digits[0] < (byte)'1' || digits[0] > (byte)'9')
-        {
-            return false;
-        }
-
-        return Utf8Parser.TryParse(s, out value, out var used) && used == s.Length;
-    }
+    public static bool TryParseLong(ReadOnlySpan<byte> s, out long value) => Protocol.String2ll.TryParse(s, out value);
 
     /// <summary>string2ld-like: a finite or infinite decimal number, no spaces, no NaN.</summary>
     public static bool TryParseDouble(ReadOnlySpan<byte> s, out double value)

@@ -36,6 +36,7 @@ internal sealed unsafe class Connection
     private int _inLen;
     private int _outSent;
     private bool _readable = true;
+    private bool _hangup;
     private bool _wantsWritable;
     private bool _inPump;
     private bool _closeAfterReply;
@@ -125,9 +126,15 @@ internal sealed unsafe class Connection
     /// <summary>Sends the reply written so far and closes (QUIT, CLIENT KILL of oneself, protocol errors).</summary>
     public void CloseAfterReply() => _closeAfterReply = true;
 
-    public void OnReadable()
+    /// <summary>
+    /// epoll reported input, or with <paramref name="hangup"/> that the peer shut its side (EPOLLRDHUP, HUP or ERR).
+    /// A hang-up is remembered: edge-triggered epoll reports it once, often together with the last data, so a short
+    /// read after it must not be taken for "drained" or the end of stream is never read and the socket stays open.
+    /// </summary>
+    public void OnReadable(bool hangup)
     {
         _readable = true;
+        _hangup |= hangup;
         if (_handedOff)
         {
             // The client spoke again (or hung up) before its handed-off group came back: have it returned with a wake.
@@ -618,13 +625,17 @@ internal sealed unsafe class Connection
             var asked = _in.Length - _inLen;
             _inLen += (int)n;
 
-            // A short read drained the socket; edge-triggered epoll reports the next arrival.
-            _readable = n == asked;
+            // A short read drained the socket; edge-triggered epoll reports the next arrival. After a hang-up there
+            // is no next arrival, so reading goes on until it returns the end of stream.
+            _readable = n == asked || _hangup;
             return true;
         }
 
         if (n == 0)
         {
+            // The client shut its side after its last request. Every request read is answered by now (Read runs only
+            // with nothing left to parse and no group out), so send those replies, as Redis does, then close.
+            Flush();
             Close("client closed connection");
             return false;
         }

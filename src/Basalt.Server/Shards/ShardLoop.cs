@@ -560,7 +560,7 @@ internal sealed unsafe class ShardLoop : IDisposable
 
                 if ((flags & (Native.EPOLLIN | Native.EPOLLRDHUP | Native.EPOLLHUP | Native.EPOLLERR)) != 0)
                 {
-                    conn.OnReadable();
+                    conn.OnReadable(hangup: (flags & (Native.EPOLLRDHUP | Native.EPOLLHUP | Native.EPOLLERR)) != 0);
                 }
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
