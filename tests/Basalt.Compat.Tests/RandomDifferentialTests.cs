@@ -83,6 +83,48 @@ public sealed class RandomDifferentialTests(Oracles oracles)
         }
     }
 
+    /// <summary>
+    /// The same commands in pipelined batches of 1 to 60, written at once: the connection groups them per shard,
+    /// holds on barriers (SELECT, MSET, FLUSHDB…) and must still answer each exactly as Redis does, in order.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Runs))]
+    public void Random_pipelines_match_redis(int seed, int protocol)
+    {
+        var rng = new Random(1000 + seed);
+        using var redis = Differential.Open(oracles.Redis, protocol);
+        using var basalt = Differential.Open(oracles.Basalt, protocol);
+        for (var batch = 0; batch < 12; batch++)
+        {
+            var commands = new List<string[]>();
+            var size = 1 + rng.Next(60);
+            while (commands.Count < size)
+            {
+                var args = Next(rng);
+                if (!ShapeOnly.Contains(args[0]) && args[0] != "KEYS")
+                {
+                    commands.Add(args);
+                }
+            }
+
+            var wire = commands.SelectMany(a => RespConnection.Encode(a)).ToArray();
+            redis.SendRaw(wire);
+            basalt.SendRaw(wire);
+            for (var i = 0; i < commands.Count; i++)
+            {
+                var expected = redis.Read();
+                var actual = basalt.Read();
+                if (!expected.Equals(actual))
+                {
+                    Assert.Fail(
+                        $"seed {seed} RESP{protocol} batch {batch} command {i} of {commands.Count}: {string.Join(' ', commands[i])}\n"
+                        + $"  redis:  {expected}\n  basalt: {actual}\n  before: "
+                        + string.Join(" | ", commands.Take(i).TakeLast(6).Select(a => string.Join(' ', a))));
+                }
+            }
+        }
+    }
+
     private static string[] Next(Random rng)
     {
         string K() => Keys[rng.Next(Keys.Length)];
