@@ -12,6 +12,19 @@ public sealed class ShardStats
 
     public long KeyspaceMisses { get; set; }
 
+    /// <summary>Counts a read lookup's result as a keyspace hit or miss.</summary>
+    public void CountRead(Keyspace.Entry? e)
+    {
+        if (e is null)
+        {
+            KeyspaceMisses++;
+        }
+        else
+        {
+            KeyspaceHits++;
+        }
+    }
+
     public void Reset()
     {
         ExpiredKeys = 0;

@@ -56,7 +56,7 @@ public static class KeyCommands
 
     private static void Type(ref CommandContext ctx)
     {
-        var e = ctx.Db.Find(ctx.Args[1], ctx.NowMs);
+        var e = ctx.Db.Read(ctx.Args[1], ctx.NowMs, touch: false);
         ctx.Reply.SimpleString(e is null ? "none"u8 : TypeName(e));
     }
 
@@ -76,7 +76,7 @@ public static class KeyCommands
 
     private static void ReplyTtl(ref CommandContext ctx, bool seconds, bool absolute)
     {
-        var e = ctx.Db.Find(ctx.Args[1], ctx.NowMs);
+        var e = ctx.Db.Read(ctx.Args[1], ctx.NowMs, touch: false);
         if (e is null)
         {
             ctx.Reply.Integer(-2);
@@ -251,7 +251,7 @@ public static class KeyCommands
 
     private static void ObjectEncoding(ref CommandContext ctx)
     {
-        var e = ctx.Db.Find(ctx.Args[2], ctx.NowMs);
+        var e = ctx.Db.Read(ctx.Args[2], ctx.NowMs, touch: false);
         if (e is null)
         {
             ctx.Reply.NullBulk();
@@ -263,7 +263,7 @@ public static class KeyCommands
 
     private static void ObjectFreq(ref CommandContext ctx)
     {
-        if (ctx.Db.Find(ctx.Args[2], ctx.NowMs) is null)
+        if (ctx.Db.Read(ctx.Args[2], ctx.NowMs, touch: false) is null)
         {
             ctx.Reply.NullBulk();
             return;
@@ -275,7 +275,7 @@ public static class KeyCommands
 
     private static void ObjectIdleTime(ref CommandContext ctx)
     {
-        var e = ctx.Db.Find(ctx.Args[2], ctx.NowMs);
+        var e = ctx.Db.Read(ctx.Args[2], ctx.NowMs, touch: false);
         if (e is null)
         {
             ctx.Reply.NullBulk();
@@ -287,7 +287,7 @@ public static class KeyCommands
 
     private static void ObjectRefCount(ref CommandContext ctx)
     {
-        var e = ctx.Db.Find(ctx.Args[2], ctx.NowMs);
+        var e = ctx.Db.Read(ctx.Args[2], ctx.NowMs, touch: false);
         if (e is null)
         {
             ctx.Reply.NullBulk();

@@ -74,8 +74,8 @@ internal sealed class CountOp : ShardOp
             var found = _mode switch
             {
                 Mode.Delete => db.Delete(Args[i], NowMs),
-                Mode.Touch => db.Touch(Args[i], NowMs) is not null,
-                _ => db.Find(Args[i], NowMs) is not null,
+                Mode.Touch => db.Read(Args[i], NowMs) is not null,
+                _ => db.Read(Args[i], NowMs, touch: false) is not null,
             };
             if (found)
             {
@@ -246,7 +246,7 @@ internal sealed class CopyOp : ShardOp
     {
         if (phase == 0)
         {
-            if (Owns(store, 1) && store.Dbs[Db].Find(Args[1], NowMs) is { } e)
+            if (Owns(store, 1) && store.Dbs[Db].Read(Args[1], NowMs) is { } e)
             {
                 _clone = e.Value is byte[] s ? s.Clone() : e.Value;
                 // Redis's dupStringObject gives the copy an object of its own, never a shared integer.

@@ -28,7 +28,7 @@ internal sealed class MGetOp : ShardOp
             {
                 // Across shards the reply is written on the coordinator's thread, so it gets a copy
                 // (invariant 1: no thread reads another shard's values).
-                var e = db.Touch(Args[i], NowMs);
+                var e = db.Read(Args[i], NowMs);
                 _values[i] = e?.Value is byte[] s ? (Shards.Length > 1 ? (byte[])s.Clone() : s) : null;
             }
         }
@@ -142,7 +142,7 @@ internal sealed class LcsOp : ShardOp
         {
             if (Owns(store, i))
             {
-                var e = db.Find(Args[i], NowMs);
+                var e = db.Read(Args[i], NowMs);
                 _wrongType[i] = e is not null && e.Value is not byte[];
                 _values[i] = e?.Value is byte[] s ? (Shards.Length > 1 ? (byte[])s.Clone() : s) : [];
             }

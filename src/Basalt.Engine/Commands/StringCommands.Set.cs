@@ -81,6 +81,13 @@ public static partial class StringCommands
 
         var key = ctx.Args[1];
         var existing = ctx.Db.Find(key, ctx.NowMs);
+
+        // SET … GET reads the old value as GET does (Redis's getGenericCommand): a keyspace hit or miss.
+        if ((flags & SetFlags.Get) != 0)
+        {
+            ctx.Store.Stats.CountRead(existing);
+        }
+
         var needString = (flags & (SetFlags.Get | SetFlags.IfEq | SetFlags.IfNe)) != 0;
         if (needString && existing is not null && existing.Value is not byte[])
         {

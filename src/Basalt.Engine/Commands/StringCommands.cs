@@ -107,24 +107,24 @@ public static partial class StringCommands
             Group = group,
         });
 
-    /// <summary>Looks up a string key. Null when missing; sets <paramref name="wrongType"/> (and replies) for other types.</summary>
-    internal static Entry? FindString(ref CommandContext ctx, ReadOnlySpan<byte> key, out bool wrongType)
+    /// <summary>
+    /// Looks up a string key to read it (counted in keyspace_hits/misses, as Redis's lookupKeyRead). Null when missing;
+    /// sets <paramref name="wrongType"/> (and replies) for other types.
+    /// </summary>
+    internal static Entry? FindString(ref CommandContext ctx, ReadOnlySpan<byte> key, out bool wrongType) =>
+        CheckString(ref ctx, ctx.Db.Read(key, ctx.NowMs), out wrongType);
+
+    /// <summary>Looks up a string key to modify it (APPEND, INCR, SETRANGE…): not a keyspace hit or miss in Redis.</summary>
+    internal static Entry? FindStringForWrite(ref CommandContext ctx, ReadOnlySpan<byte> key, out bool wrongType) =>
+        CheckString(ref ctx, ctx.Db.Touch(key, ctx.NowMs), out wrongType);
+
+    private static Entry? CheckString(ref CommandContext ctx, Entry? e, out bool wrongType)
     {
-        var e = ctx.Db.Touch(key, ctx.NowMs);
         wrongType = e is not null && e.Value is not byte[];
         if (wrongType)
         {
             ctx.Reply.Error(Errors.WrongType);
             return null;
-        }
-
-        if (e is null)
-        {
-            ctx.Store.Stats.KeyspaceMisses++;
-        }
-        else
-        {
-            ctx.Store.Stats.KeyspaceHits++;
         }
 
         return e;
@@ -278,7 +278,7 @@ public static partial class StringCommands
 
     private static void Append(ref CommandContext ctx)
     {
-        var e = FindString(ref ctx, ctx.Args[1], out var wrong);
+        var e = FindStringForWrite(ref ctx, ctx.Args[1], out var wrong);
         if (wrong)
         {
             return;
@@ -347,7 +347,7 @@ public static partial class StringCommands
 
     private static void IncrByValue(ref CommandContext ctx, long by)
     {
-        var e = FindString(ref ctx, ctx.Args[1], out var wrong);
+        var e = FindStringForWrite(ref ctx, ctx.Args[1], out var wrong);
         if (wrong)
         {
             return;
@@ -394,7 +394,7 @@ public static partial class StringCommands
 
     private static void IncrByFloat(ref CommandContext ctx)
     {
-        var e = FindString(ref ctx, ctx.Args[1], out var wrong);
+        var e = FindStringForWrite(ref ctx, ctx.Args[1], out var wrong);
         if (wrong)
         {
             return;
@@ -509,7 +509,7 @@ public static partial class StringCommands
         }
 
         var value = ctx.Args[3];
-        var e = FindString(ref ctx, ctx.Args[1], out var wrong);
+        var e = FindStringForWrite(ref ctx, ctx.Args[1], out var wrong);
         if (wrong)
         {
             return;

@@ -53,6 +53,19 @@ public sealed class Database
         return e;
     }
 
+    /// <summary>
+    /// A read lookup, as Redis's lookupKeyRead: counts a keyspace hit or miss (INFO keyspace_hits/misses) and, unless
+    /// <paramref name="touch"/> is false (Redis's LOOKUP_NOTOUCH: EXISTS, TYPE, TTL, OBJECT), the access. Lookups made
+    /// to write (SET, INCR, APPEND, DEL, RENAME, EXPIRE…) go through <see cref="Find"/> or <see cref="Touch"/> and
+    /// count nothing, as in Redis.
+    /// </summary>
+    public Entry? Read(ReadOnlySpan<byte> key, long nowMs, bool touch = true)
+    {
+        var e = touch ? Touch(key, nowMs) : Find(key, nowMs);
+        _store.Stats.CountRead(e);
+        return e;
+    }
+
     /// <summary>Sets a string value, replacing any value of any type. Keeps the expiry only if asked.</summary>
     public Entry SetString(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expireAtMs, bool keepTtl, long nowMs)
     {
