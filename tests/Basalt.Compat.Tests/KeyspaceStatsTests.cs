@@ -7,7 +7,9 @@ namespace Basalt.Compat.Tests;
 /// <summary>
 /// INFO's keyspace_hits and keyspace_misses, which monitoring turns into a hit ratio, count what Redis counts: every
 /// lookup made to read a key (GET, MGET, EXISTS, TYPE, TTL, OBJECT, COPY's source, SET … GET), and none made to write
-/// one (SET, INCR, APPEND, DEL, RENAME, EXPIRE). Each command runs alone after CONFIG RESETSTAT on both servers.
+/// one (SET, INCR, APPEND, DEL, RENAME, EXPIRE). expired_keys counts keys that expired, not keys an EXPIRE, PEXPIREAT
+/// or GETEX with a time already past deleted (Redis deletes those as DEL does). Each command runs alone after
+/// CONFIG RESETSTAT on both servers.
 /// </summary>
 [Collection("oracles")]
 public sealed class KeyspaceStatsTests(Oracles oracles)
@@ -21,16 +23,17 @@ public sealed class KeyspaceStatsTests(Oracles oracles)
         "MSET k 1 k2 2", "MSETNX k 1 q 2", "OBJECT ENCODING k", "OBJECT ENCODING nx", "OBJECT REFCOUNT k",
         "OBJECT IDLETIME k", "COPY k c2", "COPY nx c2", "DEL k nx", "UNLINK k", "RENAME k r", "RENAMENX k r",
         "MOVE k 1", "EXPIRE k 100", "PERSIST k", "LCS k k2", "KEYS *", "SCAN 0", "DBSIZE", "RANDOMKEY",
+        "EXPIRE k 0", "PEXPIRE k -1", "EXPIREAT k 100", "PEXPIREAT k 100000", "GETEX k PXAT 100000",
     ];
 
     [Theory]
     [MemberData(nameof(Commands))]
-    public void Keyspace_hits_and_misses_count_as_in_redis(string command)
+    public void Keyspace_counters_count_as_in_redis(string command)
     {
         Assert.Equal(Counts(oracles.Redis, command), Counts(oracles.Basalt, command));
     }
 
-    private static (long Hits, long Misses) Counts(ServerProcess server, string command)
+    private static (long Hits, long Misses, long Expired) Counts(ServerProcess server, string command)
     {
         using var c = Differential.Open(server, 2);
         c.Call("SET", "k", "5");
@@ -40,7 +43,7 @@ public sealed class KeyspaceStatsTests(Oracles oracles)
         var reply = c.Call(command.Split(' '));
         Assert.NotEqual(RespType.Error, reply.Type);
         var info = c.Call("INFO", "stats").Text;
-        return (Field(info, "keyspace_hits"), Field(info, "keyspace_misses"));
+        return (Field(info, "keyspace_hits"), Field(info, "keyspace_misses"), Field(info, "expired_keys"));
     }
 
     private static long Field(string info, string name)

@@ -203,8 +203,8 @@ public static class KeyCommands
 
         if (when <= ctx.NowMs)
         {
+            // An expiry already past deletes the key as DEL would; Redis does not count it in expired_keys.
             ctx.Db.Remove(e);
-            ctx.Store.Stats.ExpiredKeys++;
         }
         else
         {
