@@ -235,14 +235,7 @@ internal readonly struct LongDouble
             return false;
         }
 
-        long exp10 = 0;
-        if (i < s.Length && (s[i] | 0x20) == 'e' && TryParseExponent(s[(i + 1)..], out var e, out var used))
-        {
-            exp10 = e;
-            i += 1 + used;
-        }
-
-        if (i != s.Length)
+        if (!TryParseTail(s, i, (byte)'e', out var exp10))
         {
             return false;
         }
@@ -299,14 +292,7 @@ internal readonly struct LongDouble
             }
         }
 
-        long exp2 = 0;
-        if (i < s.Length && (s[i] | 0x20) == 'p' && TryParseExponent(s[(i + 1)..], out var e, out var used))
-        {
-            exp2 = e;
-            i += 1 + used;
-        }
-
-        if (i != s.Length)
+        if (!TryParseTail(s, i, (byte)'p', out var exp2))
         {
             return false;
         }
@@ -319,6 +305,21 @@ internal readonly struct LongDouble
 
         value = Round(negative, mantissa, BigInteger.One, exp2 - (4 * fractionDigits));
         return !value._infinite && !value._significand.IsZero;
+    }
+
+    /// <summary>
+    /// What may follow the digits at <paramref name="i"/>: an optional exponent after <paramref name="marker"/> ('e' for
+    /// decimal, 'p' for hex), and then nothing. A marker without digits is left unparsed, as strtold does.
+    /// </summary>
+    private static bool TryParseTail(ReadOnlySpan<byte> s, int i, byte marker, out long exponent)
+    {
+        exponent = 0;
+        if (i < s.Length && (s[i] | 0x20) == marker && TryParseExponent(s[(i + 1)..], out exponent, out var used))
+        {
+            i += 1 + used;
+        }
+
+        return i == s.Length;
     }
 
     /// <summary>An exponent's optional sign and digits, saturated far past any finite range; false without a digit.</summary>

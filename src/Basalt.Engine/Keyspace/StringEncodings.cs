@@ -18,7 +18,7 @@ public static class StringEncodings
             return StringEncoding.Int;
         }
 
-        return value.Length <= EmbstrLimit ? StringEncoding.Embstr : StringEncoding.Raw;
+        return OfText(value);
     }
 
     /// <summary>The encoding of a string Redis builds as text and never tries as an integer (INCRBYFLOAT's result).</summary>
