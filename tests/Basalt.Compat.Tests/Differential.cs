@@ -25,9 +25,10 @@ internal static class Differential
         _ => a.Equals(b),
     };
 
+    /// <summary>Every array at every depth as a multiset (SCAN's key list sits inside its reply).</summary>
     private static RespValue Sorted(RespValue v) => v.Items is null
         ? v
-        : new RespValue { Type = v.Type, Items = v.Items.OrderBy(i => i.ToString(), StringComparer.Ordinal).ToList() };
+        : new RespValue { Type = v.Type, Items = v.Items.Select(Sorted).OrderBy(i => i.ToString(), StringComparer.Ordinal).ToList() };
 
     private static bool SameShape(RespValue a, RespValue b)
     {

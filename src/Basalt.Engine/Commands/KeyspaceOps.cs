@@ -74,23 +74,28 @@ public static class KeyspaceOps
 
     /// <summary>
     /// SCAN's cursor packs the shard in its low bits and that shard's table cursor above them, so
-    /// one cursor walks every shard in turn and a full walk still ends at 0.
+    /// one cursor walks every shard in turn and a full walk still ends at 0. A call that finishes a
+    /// shard with budget left goes on into the next one, a phase per shard, as Redis's loop goes on
+    /// through its buckets: a keyspace smaller than COUNT comes back whole, with cursor 0.
     /// </summary>
     internal sealed class ScanOp : ShardOp
     {
         private readonly int _shardBits;
-        private readonly int _shard;
+        private readonly int _first;
         private readonly ulong _inner;
         private readonly long _count = 10;
         private readonly int _pattern = -1;
         private readonly int _type = -1;
         private readonly List<byte[]> _keys = [];
+        private readonly List<Entry> _visited = [];
+        private long _budget;
+        private ulong _cursor;
         private ulong _next;
 
         public ScanOp(in OpRequest r)
             : base(r)
         {
-            if (!Utf8Parser.TryParse(Args[1], out ulong cursor, out var used) || used != Args[1].Length)
+            if (!TryParseCursor(Args[1], out var cursor))
             {
                 EarlyError = "ERR invalid cursor";
                 return;
@@ -128,26 +133,90 @@ public static class KeyspaceOps
                 }
             }
 
+            _budget = _count * 10;
             _shardBits = Slots.ShardCount == 1 ? 0 : BitOperations.Log2((uint)Slots.ShardCount - 1) + 1;
-            _shard = (int)(cursor & ((1UL << _shardBits) - 1));
+            _first = (int)(cursor & ((1UL << _shardBits) - 1));
             _inner = cursor >> _shardBits;
-            Shards = _shard < Slots.ShardCount ? [_shard] : [];
+            if (_first >= Slots.ShardCount)
+            {
+                return;
+            }
+
+            // The shards from the cursor's on: each phase scans the next one while the call has budget left.
+            var shards = new int[Slots.ShardCount - _first];
+            for (var i = 0; i < shards.Length; i++)
+            {
+                shards[i] = _first + i;
+            }
+
+            Shards = shards;
+        }
+
+        /// <summary>
+        /// Parses a cursor as Redis does, with strtoul: an optional sign (a negative value wraps), base-10 digits, up to
+        /// a NUL byte (the end of a C string); refused if it starts with white space, overflows, or has anything else.
+        /// </summary>
+        internal static bool TryParseCursor(ReadOnlySpan<byte> text, out ulong cursor)
+        {
+            cursor = 0;
+            var nul = text.IndexOf((byte)0);
+            if (nul >= 0)
+            {
+                text = text[..nul];
+            }
+
+            if (text.IsEmpty)
+            {
+                return true;
+            }
+
+            if (text[0] is (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\v' or (byte)'\f' or (byte)'\r')
+            {
+                return false;
+            }
+
+            var negative = text[0] == '-';
+            var i = text[0] is (byte)'-' or (byte)'+' ? 1 : 0;
+            if (i == text.Length)
+            {
+                return false;
+            }
+
+            ulong value = 0;
+            for (; i < text.Length; i++)
+            {
+                var d = (uint)(text[i] - '0');
+                if (d > 9 || value > (ulong.MaxValue - d) / 10)
+                {
+                    return false;
+                }
+
+                value = (value * 10) + d;
+            }
+
+            cursor = negative ? unchecked(0 - value) : value;
+            return true;
         }
 
         public override void Run(ShardStore store, int phase)
         {
+            if (store.ShardId != _first + phase)
+            {
+                return;
+            }
+
             var table = store.Dbs[Db].Table;
-            var visited = new List<Entry>();
-            var cursor = _inner;
-            var budget = _count * 10;
+            var start = _visited.Count;
+            var cursor = phase == 0 ? _inner : 0;
             do
             {
-                cursor = table.ScanStep(cursor, visited);
+                cursor = table.ScanStep(cursor, _visited);
             }
-            while (cursor != 0 && budget-- > 0 && visited.Count < _count);
+            while (cursor != 0 && _budget-- > 0 && _visited.Count < _count);
 
-            foreach (var e in visited)
+            for (var i = start; i < _visited.Count; i++)
             {
+                var e = _visited[i];
                 if (e.ExpireAtMs >= 0 && e.ExpireAtMs <= NowMs)
                 {
                     continue;
@@ -166,15 +235,14 @@ public static class KeyspaceOps
                 _keys.Add(e.Key);
             }
 
-            if (cursor != 0)
-            {
-                _next = (cursor << _shardBits) | (uint)_shard;
-            }
-            else
-            {
-                _next = _shard + 1 < Slots.ShardCount ? (ulong)(_shard + 1) : 0;
-            }
+            _cursor = cursor;
+            var shard = _first + phase;
+            _next = cursor != 0 ? (cursor << _shardBits) | (uint)shard : shard + 1 < Slots.ShardCount ? (ulong)(shard + 1) : 0;
         }
+
+        /// <summary>On to the next shard when this one is done and the call still has budget and room, as Redis's loop goes on.</summary>
+        public override bool Continue(int phase) =>
+            _cursor == 0 && _first + phase + 1 < Slots.ShardCount && _budget > 0 && _visited.Count < _count;
 
         public override void Reply(ReplyBuffer reply)
         {

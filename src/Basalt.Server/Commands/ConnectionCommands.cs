@@ -246,13 +246,45 @@ internal static class ConnectionCommands
 
     private static void Shutdown(Connection c, ArgView a, CommandSpec spec)
     {
+        bool save = false, noSave = false, abort = false, other = false;
         for (var i = 1; i < a.Count; i++)
         {
-            if (!Is(a[i], "NOSAVE"u8) && !Is(a[i], "SAVE"u8) && !Is(a[i], "NOW"u8) && !Is(a[i], "FORCE"u8))
+            if (Is(a[i], "NOSAVE"u8))
+            {
+                noSave = true;
+            }
+            else if (Is(a[i], "SAVE"u8))
+            {
+                save = true;
+            }
+            else if (Is(a[i], "ABORT"u8))
+            {
+                abort = true;
+            }
+            else if (Is(a[i], "NOW"u8) || Is(a[i], "FORCE"u8))
+            {
+                other = true;
+            }
+            else
             {
                 c.Output.Error(Engine.Errors.Syntax);
                 return;
             }
+        }
+
+        // As Redis: SAVE with NOSAVE, or ABORT with any other flag, is an illegal combination.
+        if ((save && noSave) || (abort && (save || noSave || other)))
+        {
+            c.Output.Error(Engine.Errors.Syntax);
+            return;
+        }
+
+        // A stop that has begun is not waiting on anything ABORT could cancel (Redis aborts only a
+        // shutdown still waiting for replicas), so there is never one in progress to abort.
+        if (abort)
+        {
+            c.Output.Error("ERR No shutdown in progress.");
+            return;
         }
 
         // Like Redis, a successful SHUTDOWN sends no reply: the connection just closes.
