@@ -56,12 +56,12 @@ public sealed class ServerConfig
         Define("shards", SettingType.Int, Str(Environment.ProcessorCount), false, () => Str(Shards), v => ParseInt(v, 1, 1024), v => Shards = v);
         Define("dir", SettingType.String, "./data", false, () => Dir, v => v.Length > 0 ? v : throw new ArgumentException("dir can't be empty"), v => Dir = v);
         Define("databases", SettingType.Int, "16", false, () => Str(Databases), v => ParseInt(v, 1, 1024), v => Databases = v);
-        Define("maxclients", SettingType.Int, "10000", true, () => Str(MaxClients), v => ParseInt(v, 1, MaxClientsCeiling ?? 1_000_000), v => MaxClients = v);
+        Define("maxclients", SettingType.Int, "10000", true, () => Str(MaxClients), ParseMaxClients, v => MaxClients = v);
         Define("requirepass", SettingType.String, string.Empty, true, () => RequirePass, v => v, v => RequirePass = v);
         Define("proto-max-bulk-len", SettingType.Memory, "512mb", true, () => Str(ProtoMaxBulkLen), v => ParseMemory(v, 1024 * 1024, long.MaxValue), v => ProtoMaxBulkLen = v);
         Define("client-query-buffer-limit", SettingType.Memory, "1gb", true, () => Str(QueryBufferLimit), v => ParseMemory(v, 1024 * 1024, int.MaxValue), v => QueryBufferLimit = v);
-        Define("client-output-buffer-limit", SettingType.Words, "normal 256mb 0 0", true, () => $"normal {(OutputHardLimitBytes == long.MaxValue ? 0 : OutputHardLimitBytes)} 0 0", ParseOutputLimit, v => OutputHardLimitBytes = v);
-        Define("hz", SettingType.Int, "10", true, () => Str(Hz), v => ParseInt(v, 1, 500), v => Hz = v);
+        Define("client-output-buffer-limit", SettingType.Words, "normal 256mb 0 0 slave 256mb 64mb 60 pubsub 32mb 8mb 60", true, () => OutputBufferLimits.Text(_outputLimits), v => OutputBufferLimits.Parse(v, _outputLimits), v => _outputLimits = v);
+        Define("hz", SettingType.Int, "10", true, () => Str(Hz), v => Math.Clamp(ParseInt(v, 0, int.MaxValue), 1, 500), v => Hz = v);
         Define("loglevel", SettingType.Enum, "notice", true, () => LogLevel.ToString().ToLowerInvariant(), ParseEnum<LogLevel>, v => LogLevel = v);
         Define("protected-mode", SettingType.Bool, "yes", true, () => YesNo(ProtectedMode), ParseBool, v => ProtectedMode = v);
         Define("enable-debug-command", SettingType.Enum, "no", false, () => DebugCommand.ToString().ToLowerInvariant(), ParseEnum<DebugCommandMode>, v => DebugCommand = v);
@@ -102,6 +102,27 @@ public sealed class ServerConfig
     /// </summary>
     public int? MaxClientsCeiling { get; set; }
 
+    /// <summary>Per client class (normal, replica, pubsub), replaced whole by CONFIG SET so a loop never reads a torn value.</summary>
+    private OutputBufferLimit[] _outputLimits = OutputBufferLimits.Empty();
+
+    /// <summary>
+    /// maxclients as Redis bounds it (1 to 4294967295, its error), then Basalt's own ceiling: the shard inboxes are sized
+    /// for the clients at startup, so a running server can't go past that.
+    /// </summary>
+    private int ParseMaxClients(string v)
+    {
+        var n = ParseLong(v);
+        if (n is < 1 or > uint.MaxValue)
+        {
+            throw new ArgumentException($"argument must be between 1 and {uint.MaxValue} inclusive");
+        }
+
+        var ceiling = MaxClientsCeiling ?? 1_000_000;
+        return n <= ceiling
+            ? (int)n
+            : throw new ArgumentException($"the shard inboxes are sized for {ceiling} clients at startup, so maxclients can't go past that without a restart; try with {ceiling}");
+    }
+
     /// <summary>Lowers maxclients to what the open files limit holds (startup only, see <see cref="OpenFilesLimit"/>).</summary>
     public void LowerMaxClients(int value)
     {
@@ -114,8 +135,8 @@ public sealed class ServerConfig
 
     public long QueryBufferLimit { get; private set; }
 
-    /// <summary>A client whose unsent replies pass this many bytes is disconnected (client-output-buffer-limit normal).</summary>
-    public long OutputHardLimitBytes { get; private set; }
+    /// <summary>The normal client class's output buffer limits (client-output-buffer-limit normal); read by the loops.</summary>
+    public OutputBufferLimit NormalOutputLimit => _outputLimits[(int)OutputBufferLimits.ClientClass.Normal];
 
     /// <summary>Above this many unsent bytes a client's requests are not read until it reads its replies.</summary>
     public long OutputPauseBytes { get; } = 1024 * 1024;
@@ -236,15 +257,16 @@ public sealed class ServerConfig
 
     internal static string YesNo(bool b) => b ? "yes" : "no";
 
+    /// <summary>An integer setting as Redis reads one: <c>string2ll</c> (no '+', spaces or leading zeros), then its bounds.</summary>
     internal static int ParseInt(string v, int min, int max)
     {
-        if (!int.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n))
-        {
-            throw new FormatException("argument couldn't be parsed into an integer");
-        }
-
-        return n < min || n > max ? throw new ArgumentException($"argument must be between {min} and {max} inclusive") : n;
+        var n = ParseLong(v);
+        return n < min || n > max ? throw new ArgumentException($"argument must be between {min} and {max} inclusive") : (int)n;
     }
+
+    private static long ParseLong(string v) => Protocol.String2ll.TryParse(System.Text.Encoding.UTF8.GetBytes(v), out var n)
+        ? n
+        : throw new FormatException("argument couldn't be parsed into an integer");
 
     internal static bool ParseBool(string v) => v.ToLowerInvariant() switch
     {
@@ -267,32 +289,21 @@ public sealed class ServerConfig
             ? e
             : throw new FormatException("argument(s) must be one of the following: " + string.Join(", ", Enum.GetNames<T>()).ToLowerInvariant());
 
-    /// <summary>Memory sizes as redis.conf writes them: 1gb, 512mb, 64k, or plain bytes.</summary>
+    /// <summary>
+    /// A memory setting as Redis reads it (<see cref="OutputBufferLimits.TryParseMemory"/>), then bounded with Redis's
+    /// message.
+    /// </summary>
     internal static long ParseMemory(string v, long min, long max)
     {
-        v = v.Trim().ToLowerInvariant();
-        long unit = 1;
-        foreach (var (suffix, mul) in MemoryUnits)
-        {
-            if (v.EndsWith(suffix, StringComparison.Ordinal))
-            {
-                unit = mul;
-                v = v[..^suffix.Length];
-                break;
-            }
-        }
-
-        if (!long.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n > max / unit)
+        if (!OutputBufferLimits.TryParseMemory(v, out var bytes))
         {
             throw new FormatException("argument must be a memory value");
         }
 
-        var bytes = n * unit;
-        return bytes < min ? throw new ArgumentException($"argument must be at least {min} bytes") : bytes;
+        return bytes < (ulong)min || bytes > (ulong)max
+            ? throw new ArgumentException($"argument must be between {min} and {max} inclusive")
+            : (long)bytes;
     }
-
-    private static readonly (string Suffix, long Multiplier)[] MemoryUnits =
-        [("gb", 1L << 30), ("mb", 1L << 20), ("kb", 1L << 10), ("g", 1_000_000_000L), ("m", 1_000_000L), ("k", 1000L), ("b", 1L)];
 
     /// <summary>
     /// redis.conf's bind: addresses, each optionally prefixed by '-' (Redis: skip it if unavailable).
@@ -346,30 +357,6 @@ public sealed class ServerConfig
         }
 
         return string.Join(' ', words);
-    }
-
-    private static long ParseOutputLimit(string v)
-    {
-        var parts = v.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        if (parts.Length % 4 != 0 || parts.Length == 0)
-        {
-            throw new FormatException("Wrong number of arguments in buffer limit configuration.");
-        }
-
-        var hardLimit = 0L;
-        for (var i = 0; i < parts.Length; i += 4)
-        {
-            if (!parts[i].Equals("normal", StringComparison.OrdinalIgnoreCase))
-            {
-                throw new ArgumentException("only the 'normal' client class exists in Basalt");
-            }
-
-            hardLimit = ParseMemory(parts[i + 1], 0, long.MaxValue);
-            _ = ParseMemory(parts[i + 2], 0, long.MaxValue);
-            _ = ParseInt(parts[i + 3], 0, int.MaxValue);
-        }
-
-        return hardLimit == 0 ? long.MaxValue : hardLimit;
     }
 
     private void Define<T>(string name, SettingType type, string defaultValue, bool mutable, Func<string> get, Func<string, T> parse, Action<T> store, bool appendsInFile = false)

@@ -219,6 +219,57 @@ public sealed class LimitsTests
     }
 
     [Fact]
+    public void A_tiny_hard_limit_still_lets_small_replies_through_as_in_redis()
+    {
+        // Redis counts only what spills past its 16 KB reply buffer, so "normal 1 0 0" closes a client on its first large
+        // reply, not on its first PONG.
+        using var server = ServerProcess.StartBasalt("--shards", "2", "--client-output-buffer-limit", "normal", "1", "0", "0");
+        using var c = server.Connect();
+        Assert.Equal("PONG", c.Call("PING").Text);
+        Assert.Equal("OK", c.Call("SET", "k", new string('x', 10_000)).Text);
+        Assert.Equal(10_000, c.Call("GET", "k").Text!.Length);
+        Assert.Equal("OK", c.Call("SET", "big", new string('x', 100_000)).Text);
+        c.SendRaw(RespConnection.Encode("GET", "big"));
+        Assert.True(c.IsClosedByServer());
+        using var other = server.Connect();
+        Assert.Equal("PONG", other.Call("PING").Text);
+    }
+
+    [Fact]
+    public void A_client_over_its_soft_limit_for_longer_than_its_seconds_is_disconnected_even_with_no_new_reply()
+    {
+        using var server = ServerProcess.StartBasalt("--shards", "2", "--client-output-buffer-limit", "normal", "0", "256kb", "1");
+        using var c = server.Connect();
+        Assert.Equal("OK", c.Call("SET", "big", new string('x', 8 * 1024 * 1024)).Text);
+
+        // The reply outgrows what the sockets hold, and the client reads nothing: the server stops reading it
+        // (backpressure), so only the loop's own timer can notice that it stayed over the soft limit.
+        c.SendRaw(RespConnection.Encode("GET", "big"));
+        Thread.Sleep(3000);
+        Assert.True(c.IsClosedByServer(2000));
+    }
+
+    [Fact]
+    public void A_client_that_keeps_reading_large_replies_stays_under_its_soft_limit()
+    {
+        using var server = ServerProcess.StartBasalt("--shards", "2", "--client-output-buffer-limit", "normal", "0", "256kb", "1");
+        using var c = server.Connect();
+        Assert.Equal("OK", c.Call("SET", "big", new string('x', 1024 * 1024)).Text);
+
+        // Each reply passes the soft limit when it is queued, but the buffer drains in between: that resets the clock.
+        var until = DateTime.UtcNow.AddSeconds(3);
+        var replies = 0;
+        while (DateTime.UtcNow < until)
+        {
+            Assert.Equal(1024 * 1024, c.Call("GET", "big").Text!.Length);
+            replies++;
+        }
+
+        Assert.True(replies > 3, $"only {replies} replies in 3 s");
+        Assert.Equal("PONG", c.Call("PING").Text);
+    }
+
+    [Fact]
     public void A_pipeline_whose_replies_from_other_shards_pass_the_limit_is_disconnected()
     {
         using var server = ServerProcess.StartBasalt("--shards", "2", "--client-output-buffer-limit", "normal", "1mb", "0", "0");

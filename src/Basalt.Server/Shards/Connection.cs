@@ -38,6 +38,8 @@ internal sealed unsafe class Connection
     private bool _readable = true;
     private bool _hangup;
     private bool _wantsWritable;
+    private long _softLimitSinceSec;
+    private bool _outputWatched;
     private bool _inPump;
     private bool _closeAfterReply;
     private int _waiting;
@@ -587,7 +589,7 @@ internal sealed unsafe class Connection
             && !_parser.InFrame && _parser.Position == _inLen;
         foreach (var g in _active)
         {
-            g.Prepare(_in, _args, Db, Output.Protocol, NoTouch, Loop.Server.Config.OutputHardLimitBytes, _handedOff ? Fd : -1);
+            g.Prepare(_in, _args, Db, Output.Protocol, NoTouch, Loop.Server.Config.NormalOutputLimit.HardBytes, _handedOff ? Fd : -1);
         }
 
         // Snapshot the list: a local group may complete synchronously and reset it.
@@ -693,12 +695,55 @@ internal sealed unsafe class Connection
         return true;
     }
 
+    /// <summary>
+    /// client-output-buffer-limit normal, as Redis checks it when replies are added: over the hard limit the client is
+    /// closed at once; over the soft limit it is closed once it has stayed over for more than the soft seconds.
+    /// Replies that fit in Redis's fixed reply buffer don't count (<see cref="OutputBufferLimits.Counted"/>).
+    /// </summary>
     private void CheckOutputLimit()
     {
-        if (PendingOutput > Loop.Server.Config.OutputHardLimitBytes)
+        var limit = Loop.Server.Config.NormalOutputLimit;
+        var used = OutputBufferLimits.Counted(PendingOutput);
+        if (limit.HardBytes > 0 && used >= limit.HardBytes)
         {
-            Loop.Server.Log.ClientOverLimit(Id, $"output buffer {PendingOutput} bytes over client-output-buffer-limit");
+            Loop.Server.Log.ClientOverLimit(Id, $"output buffer {PendingOutput} bytes over client-output-buffer-limit hard limit");
             Close("output buffer limit");
+            return;
+        }
+
+        if (limit.SoftBytes == 0 || used < limit.SoftBytes)
+        {
+            _softLimitSinceSec = 0;
+            return;
+        }
+
+        var now = Loop.NowMs / 1000;
+        if (_softLimitSinceSec == 0)
+        {
+            _softLimitSinceSec = now;
+        }
+        else if (now - _softLimitSinceSec > limit.SoftSeconds)
+        {
+            Loop.Server.Log.ClientOverLimit(Id, $"output buffer {PendingOutput} bytes over client-output-buffer-limit soft limit for {now - _softLimitSinceSec} s");
+            Close("output buffer limit");
+            return;
+        }
+
+        // Look again once the soft seconds have passed, whether or not another reply comes to trigger a check.
+        if (!_outputWatched)
+        {
+            _outputWatched = true;
+            Loop.WatchOutput(this, (_softLimitSinceSec + limit.SoftSeconds + 1) * 1000);
+        }
+    }
+
+    /// <summary>The loop's soft-limit check came due (<see cref="ShardLoop.WatchOutput"/>).</summary>
+    public void OnOutputWatchDue()
+    {
+        _outputWatched = false;
+        if (!Closed)
+        {
+            CheckOutputLimit();
         }
     }
 
@@ -752,6 +797,8 @@ internal sealed unsafe class Connection
                 Loop.WantWritable(this, false);
             }
 
+            // Drained: no longer over the soft output limit, whatever comes next.
+            _softLimitSinceSec = 0;
             Output.Clear();
             _outSent = 0;
             _holdFrom = 0;

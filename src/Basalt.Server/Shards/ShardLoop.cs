@@ -29,6 +29,7 @@ internal sealed unsafe class ShardLoop : IDisposable
     private readonly MpscQueue<ShardWork> _quietInbox;
     private readonly Queue<ShardWork> _held = new();
     private readonly List<Connection?> _connections = [];
+    private readonly List<(Connection Conn, long DueUnixMs)> _outputWatch = [];
     private readonly Stack<int> _freeSlots = new();
     private readonly Thread _thread;
     private readonly int _epfd;
@@ -666,18 +667,37 @@ internal sealed unsafe class ShardLoop : IDisposable
 
     private int NextTimerDelay()
     {
-        if (Store.VolatileKeys == 0)
+        var delay = -1;
+        if (Store.VolatileKeys > 0)
         {
-            return -1;
+            if (_nextExpireAt == 0)
+            {
+                _nextExpireAt = Environment.TickCount64 + ExpireIntervalMs;
+            }
+
+            delay = (int)Math.Clamp(_nextExpireAt - Environment.TickCount64, 0, ExpireIntervalMs);
         }
 
-        if (_nextExpireAt == 0)
+        if (_outputWatch.Count > 0)
         {
-            _nextExpireAt = Environment.TickCount64 + ExpireIntervalMs;
+            var due = long.MaxValue;
+            foreach (var (_, at) in _outputWatch)
+            {
+                due = Math.Min(due, at);
+            }
+
+            var untilDue = (int)Math.Clamp(due - DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), 0, int.MaxValue);
+            delay = delay < 0 ? untilDue : Math.Min(delay, untilDue);
         }
 
-        return (int)Math.Clamp(_nextExpireAt - Environment.TickCount64, 0, ExpireIntervalMs);
+        return delay;
     }
+
+    /// <summary>
+    /// Wakes the loop at <paramref name="dueUnixMs"/> to check <paramref name="conn"/>'s soft output limit again: a client
+    /// that stops reading also stops sending, so no new reply would come to check it. One entry per connection at a time.
+    /// </summary>
+    public void WatchOutput(Connection conn, long dueUnixMs) => _outputWatch.Add((conn, dueUnixMs));
 
     private void RunTimers()
     {
@@ -687,6 +707,20 @@ internal sealed unsafe class ShardLoop : IDisposable
             // A bounded slice: 1 ms, then back to serving; if work remains, run again on the next turn.
             var more = Store.ActiveExpire(NowMs, TimeSpan.FromMilliseconds(1));
             _nextExpireAt = more ? now : now + ExpireIntervalMs;
+        }
+
+        if (_outputWatch.Count > 0)
+        {
+            var nowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            for (var i = _outputWatch.Count - 1; i >= 0; i--)
+            {
+                var (conn, at) = _outputWatch[i];
+                if (at <= nowMs || conn.Closed)
+                {
+                    _outputWatch.RemoveAt(i);
+                    conn.OnOutputWatchDue();
+                }
+            }
         }
     }
 }

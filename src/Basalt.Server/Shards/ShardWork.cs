@@ -179,7 +179,7 @@ internal sealed unsafe class CommandGroup : ShardWork
             }
 
             // Bounded like the connection's own output: past the client's limit, stop; the client is closed.
-            if (Replies.Length > _outputLimit)
+            if (_outputLimit > 0 && OutputBufferLimits.Counted(Replies.Length) >= _outputLimit)
             {
                 Overflowed = true;
                 ReplyEnds[i] = Replies.Length;
