@@ -92,9 +92,11 @@ internal static class CommandIntrospection
         WriteNameSet(o, AclNames, c => spec.Acl.HasFlag(c));
 
         o.SetHeader(0);
+
+        // Redis 7.0 sends the key specs as a set, and no subcommands as an empty set but some as an array.
         if (spec.HasKeys)
         {
-            o.ArrayHeader(1);
+            o.SetHeader(1);
             o.MapHeader(3);
             o.Bulk("flags"u8);
             o.SetHeader(0);
@@ -121,11 +123,19 @@ internal static class CommandIntrospection
         }
         else
         {
-            o.ArrayHeader(0);
+            o.SetHeader(0);
         }
 
         var subs = spec.Subcommands?.Values.ToList() ?? [];
-        o.ArrayHeader(subs.Count);
+        if (subs.Count == 0)
+        {
+            o.SetHeader(0);
+        }
+        else
+        {
+            o.ArrayHeader(subs.Count);
+        }
+
         foreach (var sub in subs)
         {
             WriteInfo(o, sub);

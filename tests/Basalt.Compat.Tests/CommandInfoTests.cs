@@ -1,0 +1,44 @@
+using Basalt.Protocol;
+using Basalt.Testing;
+
+namespace Basalt.Compat.Tests;
+
+/// <summary>
+/// COMMAND INFO's entries carry the RESP3 types Redis 7.0 gives them, element by element, down into subcommands:
+/// flags, ACL categories, tips and key specs are sets, and so is an empty subcommand list, while a non-empty one is
+/// an array. (Their contents differ where docs/compatibility.md says: Basalt has no tips and no key-spec flags.)
+/// </summary>
+[Collection("oracles")]
+public sealed class CommandInfoTests(Oracles oracles)
+{
+    [Theory]
+    [InlineData("get")]
+    [InlineData("ping")]
+    [InlineData("mset")]
+    [InlineData("config")]
+    [InlineData("object")]
+    [InlineData("object|encoding")]
+    public void Entry_types_match_redis_under_resp3(string command)
+    {
+        Assert.Equal(Types(oracles.Redis, command), Types(oracles.Basalt, command));
+    }
+
+    private static string Types(ServerProcess server, string command)
+    {
+        using var c = Differential.Open(server, 3);
+        var reply = c.Call("COMMAND", "INFO", command);
+        var entry = Assert.Single(reply.Items!);
+        Assert.Equal(RespType.Array, entry.Type);
+        return Describe(entry);
+    }
+
+    /// <summary>An entry's element types; subcommand entries are described by the same rule, in name order.</summary>
+    private static string Describe(RespValue entry)
+    {
+        var items = entry.Items!;
+        Assert.Equal(10, items.Count);
+        var types = string.Join(",", items.Select(i => i.Type.ToString()));
+        var subs = items[9].Items!.Select(Describe).Order(StringComparer.Ordinal);
+        return $"[{types}]{{{string.Join(";", subs)}}}";
+    }
+}
