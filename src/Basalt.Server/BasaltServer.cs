@@ -115,6 +115,9 @@ public sealed class BasaltServer : IAsyncDisposable
 
     public long StartedAtMs { get; } = Environment.TickCount64;
 
+    /// <summary>A random identifier of this run of the server, as Redis's run_id: 40 hex digits, new at every start.</summary>
+    public string RunId { get; } = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(20));
+
     public int ConnectedClients => Volatile.Read(ref _connected);
 
     public long ConnectionsReceived => Interlocked.Read(ref _connectionsReceived);

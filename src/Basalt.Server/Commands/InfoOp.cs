@@ -15,8 +15,8 @@ internal sealed class InfoOp : LoopOp
 {
     public override bool SinglePhase => true;
 
-    private static readonly string[] DefaultSections = ["server", "clients", "memory", "stats", "keyspace"];
-    private static readonly string[] AllSections = ["server", "clients", "memory", "stats", "commandstats", "keyspace"];
+    private static readonly string[] DefaultSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "keyspace"];
+    private static readonly string[] AllSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "commandstats", "cluster", "keyspace"];
 
     private readonly HashSet<string> _sections;
     private readonly long[][] _keys;
@@ -117,7 +117,8 @@ internal sealed class InfoOp : LoopOp
                 sb.Append("\r\n");
             }
 
-            sb.Append("# ").Append(char.ToUpperInvariant(name[0])).Append(name[1..]).Append("\r\n");
+            var title = name == "cpu" ? "CPU" : char.ToUpperInvariant(name[0]) + name[1..];
+            sb.Append("# ").Append(title).Append("\r\n");
             body();
         }
 
@@ -131,12 +132,17 @@ internal sealed class InfoOp : LoopOp
             Field("redis_mode", "standalone");
             Field("os", $"{System.Runtime.InteropServices.RuntimeInformation.OSDescription} {System.Runtime.InteropServices.RuntimeInformation.OSArchitecture}");
             Field("arch_bits", IntPtr.Size * 8);
+            Field("multiplexing_api", "epoll");
             Field("runtime", System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription);
             Field("process_id", Environment.ProcessId);
+            Field("process_supervised", "no");
+            Field("run_id", server.RunId);
             Field("tcp_port", server.Port);
+            Field("server_time_usec", (DateTime.UtcNow - DateTime.UnixEpoch).Ticks / 10);
             Field("uptime_in_seconds", uptime);
             Field("uptime_in_days", uptime / 86400);
             Field("hz", server.Config.Hz);
+            Field("configured_hz", server.Config.Hz);
             Field("shards", server.Loops.Length);
             Field("executable", Environment.ProcessPath ?? string.Empty);
             Field("config_file", server.Config.ConfigFile ?? string.Empty);
@@ -144,7 +150,14 @@ internal sealed class InfoOp : LoopOp
         Section("clients", () =>
         {
             Field("connected_clients", server.ConnectedClients);
+            Field("cluster_connections", 0);
             Field("maxclients", server.Config.MaxClients);
+
+            // No command blocks, tracks keys or waits on a timeout yet: these are true zeros, which tools such as
+            // redis-cli --stat read.
+            Field("blocked_clients", 0);
+            Field("tracking_clients", 0);
+            Field("clients_in_timeout_table", 0);
         });
         Section("memory", () =>
         {
@@ -157,6 +170,17 @@ internal sealed class InfoOp : LoopOp
             Field("maxmemory_human", "0B");
             Field("maxmemory_policy", "noeviction");
         });
+        Section("persistence", () =>
+        {
+            // Nothing is loaded, saved or rewritten yet (durability comes with the write-ahead log): true zeros,
+            // which clients read (ioredis waits while loading is 1).
+            Field("loading", 0);
+            Field("async_loading", 0);
+            Field("rdb_bgsave_in_progress", 0);
+            Field("aof_enabled", 0);
+            Field("aof_rewrite_in_progress", 0);
+            Field("aof_rewrite_scheduled", 0);
+        });
         Section("stats", () =>
         {
             Field("total_connections_received", server.ConnectionsReceived);
@@ -168,6 +192,26 @@ internal sealed class InfoOp : LoopOp
             Field("evicted_keys", 0);
             Field("keyspace_hits", _hits.Sum());
             Field("keyspace_misses", _misses.Sum());
+            Field("pubsub_channels", 0);
+            Field("pubsub_patterns", 0);
+            Field("pubsubshard_channels", 0);
+
+            // Basalt never forks: snapshots are taken without one.
+            Field("latest_fork_usec", 0);
+            Field("total_forks", 0);
+        });
+        Section("replication", () =>
+        {
+            Field("role", "master");
+            Field("connected_slaves", 0);
+        });
+        Section("cpu", () =>
+        {
+            using var self = Process.GetCurrentProcess();
+            Field("used_cpu_sys", Seconds(self.PrivilegedProcessorTime));
+            Field("used_cpu_user", Seconds(self.UserProcessorTime));
+            Field("used_cpu_sys_children", "0.000000");
+            Field("used_cpu_user_children", "0.000000");
         });
         Section("commandstats", () =>
         {
@@ -193,6 +237,7 @@ internal sealed class InfoOp : LoopOp
                 sb.Append(inv, $"cmdstat_{table[id].FullName}:calls={calls},usec={usec},usec_per_call={perCall:F2},rejected_calls={rejected},failed_calls={failed}\r\n");
             }
         });
+        Section("cluster", () => Field("cluster_enabled", 0));
         Section("keyspace", () =>
         {
             for (var d = 0; d < _keys[0].Length; d++)
@@ -213,6 +258,9 @@ internal sealed class InfoOp : LoopOp
 
         reply.Verbatim(Encoding.UTF8.GetBytes(sb.ToString()));
     }
+
+    /// <summary>Seconds with six decimals, as Redis prints CPU time.</summary>
+    private static string Seconds(TimeSpan t) => string.Create(CultureInfo.InvariantCulture, $"{t.Ticks / TimeSpan.TicksPerSecond}.{t.Ticks % TimeSpan.TicksPerSecond / 10:D6}");
 
     private static string Human(long bytes) => bytes switch
     {

@@ -1,0 +1,78 @@
+using Basalt.Testing;
+
+namespace Basalt.Compat.Tests;
+
+/// <summary>
+/// INFO's layout follows Redis 7.0's: Basalt's sections come in Redis's order, and each section's fields are Redis's
+/// fields, in Redis's order (Basalt leaves out what it can't fill truthfully, and adds a few of its own). Tools read
+/// INFO by name, and a field they expect but don't find reads as garbage: redis-cli --stat printed
+/// -9223372036854775808 blocked clients before blocked_clients was there.
+/// </summary>
+[Collection("oracles")]
+public sealed class InfoFieldsTests(Oracles oracles)
+{
+    /// <summary>Fields only Basalt has.</summary>
+    private static readonly HashSet<string> BasaltOnly = ["basalt_version", "runtime", "shards"];
+
+    [Theory]
+    [InlineData("default")]
+    [InlineData("everything")]
+    public void Sections_and_fields_are_redis_s_in_redis_s_order(string which)
+    {
+        var redis = Layout(oracles.Redis, which);
+        var basalt = Layout(oracles.Basalt, which);
+
+        AssertSubsequence(redis.Select(s => s.Name).ToList(), basalt.Select(s => s.Name).ToList(), "sections");
+        foreach (var (name, fields) in basalt)
+        {
+            var theirs = redis.Single(s => s.Name == name).Fields;
+            AssertSubsequence(theirs, fields.Where(f => !BasaltOnly.Contains(f)).ToList(), $"section {name}");
+        }
+    }
+
+    [Fact]
+    public void The_fields_tools_poll_are_present()
+    {
+        var basalt = Layout(oracles.Basalt, "default").SelectMany(s => s.Fields).ToHashSet();
+        string[] polled =
+        [
+            "redis_version", "run_id", "connected_clients", "blocked_clients", "used_memory", "loading",
+            "rdb_bgsave_in_progress", "aof_rewrite_in_progress", "total_connections_received", "total_commands_processed",
+            "role", "used_cpu_sys", "cluster_enabled",
+        ];
+        Assert.All(polled, f => Assert.Contains(f, basalt));
+    }
+
+    private static List<(string Name, List<string> Fields)> Layout(ServerProcess server, string which)
+    {
+        using var c = Differential.Open(server, 2);
+        c.Call("SET", "k", "v");
+        var text = c.Call("INFO", which).Text!;
+        var sections = new List<(string, List<string>)>();
+        foreach (var line in text.Split("\r\n"))
+        {
+            if (line.StartsWith("# ", StringComparison.Ordinal))
+            {
+                sections.Add((line[2..], []));
+            }
+            else if (line.Length > 0 && !line.StartsWith("cmdstat_", StringComparison.Ordinal))
+            {
+                sections[^1].Item2.Add(line[..line.IndexOf(':', StringComparison.Ordinal)]);
+            }
+        }
+
+        return sections;
+    }
+
+    /// <summary>Every item of <paramref name="ours"/> is in <paramref name="theirs"/>, in the same relative order.</summary>
+    private static void AssertSubsequence(List<string> theirs, List<string> ours, string what)
+    {
+        var at = 0;
+        foreach (var item in ours)
+        {
+            var found = theirs.IndexOf(item, at);
+            Assert.True(found >= 0, $"{what}: '{item}' is not in Redis's list after position {at}: {string.Join(", ", theirs)}");
+            at = found + 1;
+        }
+    }
+}
