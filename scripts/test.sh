@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every Basalt test. Installs what the tests need first, when it is missing:
 # redis-server and redis-tools (the differential oracle, redis-cli), Debian's python3-redis
-# (the redis-py client test) and ioredis from npm (the Node.js client test).
+# (the redis-py client test) and ioredis and node-redis from npm (the Node.js client tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,9 +16,9 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO_CMD apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-# ioredis for the Node.js client test, into the repo (tests/clients/node/node_modules).
+# ioredis and node-redis for the Node.js client tests, into the repo (tests/clients/node/node_modules).
 command -v node >/dev/null 2>&1 || { $SUDO_CMD apt-get update -qq; DEBIAN_FRONTEND=noninteractive $SUDO_CMD apt-get install -y -qq nodejs npm >/dev/null; }
-[ -d tests/clients/node/node_modules/ioredis ] || npm ci --prefix tests/clients/node --no-audit --no-fund --silent
+{ [ -d tests/clients/node/node_modules/ioredis ] && [ -d tests/clients/node/node_modules/redis ]; } || npm ci --prefix tests/clients/node --no-audit --no-fund --silent
 
 # The Debian package starts a redis-server on 6379 as a service; tests start their own on free ports.
 dotnet build Basalt.slnx -c Release -warnaserror -nologo -v q

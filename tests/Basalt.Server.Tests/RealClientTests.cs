@@ -58,4 +58,14 @@ public sealed class RealClientTests(BasaltFixture fixture)
         Assert.True(exit == 0, output);
         Assert.Contains("ioredis session OK", output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Node_redis_session_passes_under_resp2_and_resp3()
+    {
+        var dir = Path.Combine(RepoPaths.Root, "tests", "clients", "node");
+        Assert.True(Directory.Exists(Path.Combine(dir, "node_modules", "redis")), "node-redis is not installed: run scripts/test.sh, which runs npm ci there");
+        var (exit, output) = await ClientProcess.RunAsync("node", [Path.Combine(dir, "node_redis_session.js"), Port]);
+        Assert.True(exit == 0, output);
+        Assert.Contains("node-redis session OK", output, StringComparison.Ordinal);
+    }
 }
