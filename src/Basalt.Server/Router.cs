@@ -47,6 +47,7 @@ internal sealed class Router(BasaltServer server)
             {
                 errors.Error(UnknownCommand(args));
                 conn.Loop.Stats.UnknownCommands++;
+                conn.Loop.Stats.CountErrorCode("ERR"u8);
             }
 
             return Route.Rejected;
@@ -57,7 +58,12 @@ internal sealed class Router(BasaltServer server)
             var sub = CommandTable.FindSub(spec, args[1]);
             if (sub is null)
             {
-                errors?.Error($"ERR unknown subcommand '{Sanitize(args[1], 128)}'. Try {spec.Name.ToUpperInvariant()} HELP.");
+                if (errors is not null)
+                {
+                    errors.Error($"ERR unknown subcommand '{Sanitize(args[1], 128)}'. Try {spec.Name.ToUpperInvariant()} HELP.");
+                    conn.Loop.Stats.CountErrorCode("ERR"u8);
+                }
+
                 return Route.Rejected;
             }
 
@@ -66,10 +72,11 @@ internal sealed class Router(BasaltServer server)
 
         if (!spec.CheckArity(args.Count))
         {
-            errors?.Error(Errors.WrongArity(spec.FullName));
             if (errors is not null)
             {
+                errors.Error(Errors.WrongArity(spec.FullName));
                 conn.Loop.Stats.Rejected[spec.Id]++;
+                conn.Loop.Stats.CountErrorCode("ERR"u8);
             }
 
             return Route.Rejected;
@@ -77,10 +84,11 @@ internal sealed class Router(BasaltServer server)
 
         if (!conn.Authenticated && (spec.Parent ?? spec).Flags.HasFlag(CommandFlags.NoAuth) is false)
         {
-            errors?.Error("NOAUTH Authentication required.");
             if (errors is not null)
             {
+                errors.Error("NOAUTH Authentication required.");
                 conn.Loop.Stats.Rejected[spec.Id]++;
+                conn.Loop.Stats.CountErrorCode("NOAUTH"u8);
             }
 
             return Route.Rejected;
@@ -111,8 +119,7 @@ internal sealed class Router(BasaltServer server)
             handler(conn, args, spec);
         }
 
-        var failed = conn.Output.Length > before && conn.Output.Buffer[before] == (byte)'-';
-        conn.Loop.RecordCommand(spec, System.Diagnostics.Stopwatch.GetTimestamp() - start, failed);
+        conn.Loop.RecordCommand(spec, System.Diagnostics.Stopwatch.GetTimestamp() - start, conn.Output, before);
     }
 
     /// <summary>Redis 7.0's text: the name cut to 128 bytes, then quoted args until 128 bytes of them.</summary>

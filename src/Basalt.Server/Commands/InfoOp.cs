@@ -15,8 +15,8 @@ internal sealed class InfoOp : LoopOp
 {
     public override bool SinglePhase => true;
 
-    private static readonly string[] DefaultSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "keyspace"];
-    private static readonly string[] AllSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "commandstats", "cluster", "keyspace"];
+    private static readonly string[] DefaultSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "errorstats", "cluster", "keyspace"];
+    private static readonly string[] AllSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "commandstats", "errorstats", "cluster", "keyspace"];
 
     private readonly HashSet<string> _sections;
     private readonly long[][] _keys;
@@ -31,6 +31,8 @@ internal sealed class InfoOp : LoopOp
     private readonly long[][] _ticks;
     private readonly long[][] _failed;
     private readonly long[][] _rejected;
+    private readonly long[] _errorReplies;
+    private readonly Dictionary<string, long>[] _errorCodes;
     private BasaltServer? _server;
 
     public InfoOp(in OpRequest r)
@@ -72,6 +74,8 @@ internal sealed class InfoOp : LoopOp
         _ticks = new long[n][];
         _failed = new long[n][];
         _rejected = new long[n][];
+        _errorReplies = new long[n];
+        _errorCodes = new Dictionary<string, long>[n];
         RouteAll();
     }
 
@@ -98,6 +102,8 @@ internal sealed class InfoOp : LoopOp
         _ticks[id] = (long[])loop.Stats.Ticks.Clone();
         _failed[id] = (long[])loop.Stats.Failed.Clone();
         _rejected[id] = (long[])loop.Stats.Rejected.Clone();
+        _errorReplies[id] = loop.Stats.ErrorReplies;
+        _errorCodes[id] = new Dictionary<string, long>(loop.Stats.ErrorCodes, StringComparer.Ordinal);
     }
 
     public override void Reply(ReplyBuffer reply)
@@ -199,6 +205,7 @@ internal sealed class InfoOp : LoopOp
             // Basalt never forks: snapshots are taken without one.
             Field("latest_fork_usec", 0);
             Field("total_forks", 0);
+            Field("total_error_replies", _errorReplies.Sum());
         });
         Section("replication", () =>
         {
@@ -235,6 +242,22 @@ internal sealed class InfoOp : LoopOp
                 var usec = ticks * 1_000_000 / Stopwatch.Frequency;
                 var perCall = calls == 0 ? 0 : (double)usec / calls;
                 sb.Append(inv, $"cmdstat_{table[id].FullName}:calls={calls},usec={usec},usec_per_call={perCall:F2},rejected_calls={rejected},failed_calls={failed}\r\n");
+            }
+        });
+        Section("errorstats", () =>
+        {
+            var codes = new SortedDictionary<string, long>(StringComparer.Ordinal);
+            foreach (var perLoop in _errorCodes)
+            {
+                foreach (var (code, count) in perLoop)
+                {
+                    codes[code] = codes.GetValueOrDefault(code) + count;
+                }
+            }
+
+            foreach (var (code, count) in codes)
+            {
+                sb.Append(inv, $"errorstat_{code}:count={count}\r\n");
             }
         });
         Section("cluster", () => Field("cluster_enabled", 0));

@@ -517,8 +517,9 @@ internal sealed unsafe class Connection
         if (op.EarlyError is { } err)
         {
             // The command ran far enough to find its arguments wrong: a call that failed, as Redis counts it.
+            var before = Output.Length;
             Output.Error(err);
-            Loop.RecordCommand(spec, System.Diagnostics.Stopwatch.GetTimestamp() - start, failed: true);
+            Loop.RecordCommand(spec, System.Diagnostics.Stopwatch.GetTimestamp() - start, Output, before);
             return;
         }
 
@@ -553,6 +554,7 @@ internal sealed unsafe class Connection
         }
 
         Output.Error("ERR " + _pendingProtocolError);
+        Loop.Stats.CountErrorCode("ERR"u8);
         _pendingProtocolError = null;
         _closeAfterReply = true;
     }

@@ -38,6 +38,45 @@ internal sealed class LoopStats(int commandCount)
 
     public long BytesWritten { get; set; }
 
+    /// <summary>Error replies sent (INFO total_error_replies).</summary>
+    public long ErrorReplies { get; private set; }
+
+    /// <summary>Error replies by code, the word after the '-' (INFO errorstats). At most <see cref="MaxErrorCodes"/> codes.</summary>
+    public Dictionary<string, long> ErrorCodes { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Bounds the table: codes are the server's own words, so in practice it holds a handful.</summary>
+    public const int MaxErrorCodes = 128;
+
+    /// <summary>
+    /// Counts an error reply by its code as Redis does: the text between the '-' and a space within the first 32 bytes,
+    /// or "ERR" when there is no such space.
+    /// </summary>
+    public void CountError(ReadOnlySpan<byte> reply)
+    {
+        var space = reply[..Math.Min(reply.Length, 32)].IndexOf((byte)' ');
+        CountErrorCode(space > 0 ? reply[1..space] : "ERR"u8);
+    }
+
+    public void CountErrorCode(ReadOnlySpan<byte> code)
+    {
+        ErrorReplies++;
+        Span<char> chars = stackalloc char[code.Length];
+        for (var i = 0; i < code.Length; i++)
+        {
+            chars[i] = (char)code[i];
+        }
+
+        var lookup = ErrorCodes.GetAlternateLookup<ReadOnlySpan<char>>();
+        if (lookup.TryGetValue(chars, out var n))
+        {
+            lookup[chars] = n + 1;
+        }
+        else if (ErrorCodes.Count < MaxErrorCodes)
+        {
+            ErrorCodes.Add(new string(chars), 1);
+        }
+    }
+
     public void Record(int commandId, long ticks, bool failed)
     {
         Calls[commandId]++;
@@ -55,6 +94,8 @@ internal sealed class LoopStats(int commandCount)
         Array.Clear(Ticks);
         Array.Clear(Failed);
         Array.Clear(Rejected);
+        ErrorCodes.Clear();
+        ErrorReplies = 0;
         CommandsProcessed = 0;
         BytesRead = 0;
         BytesWritten = 0;

@@ -114,8 +114,7 @@ internal sealed class OpRun
     {
         var before = _conn.Output.Length;
         _op.Reply(_conn.Output);
-        var failed = _conn.Output.Length > before && _conn.Output.Buffer[before] == (byte)'-';
-        Home.RecordCommand(_op.Spec, System.Diagnostics.Stopwatch.GetTimestamp() - _start, failed);
+        Home.RecordCommand(_op.Spec, System.Diagnostics.Stopwatch.GetTimestamp() - _start, _conn.Output, before);
     }
 
     private void SendHold(int index)

@@ -163,9 +163,18 @@ internal sealed unsafe class ShardLoop : IDisposable
         }
     }
 
-    /// <summary>Counts one executed command: per-loop stats for INFO, and the latency histogram for /metrics.</summary>
-    public void RecordCommand(CommandSpec spec, long elapsedTicks, bool failed)
+    /// <summary>
+    /// Counts one executed command: per-loop stats for INFO (commandstats, and errorstats when its reply, written to
+    /// <paramref name="reply"/> from <paramref name="before"/>, is an error), and the latency histogram for /metrics.
+    /// </summary>
+    public void RecordCommand(CommandSpec spec, long elapsedTicks, ReplyBuffer reply, int before)
     {
+        var failed = reply.Length > before && reply.Buffer[before] == (byte)'-';
+        if (failed)
+        {
+            Stats.CountError(reply.Buffer.AsSpan(before, reply.Length - before));
+        }
+
         Stats.Record(spec.Id, elapsedTicks, failed);
         if (_commandDuration.Enabled)
         {
@@ -348,7 +357,7 @@ internal sealed unsafe class ShardLoop : IDisposable
             Store.NoTouch = false;
         }
 
-        RecordCommand(spec, Stopwatch.GetTimestamp() - start, reply.Length > before && reply.Buffer[before] == (byte)'-');
+        RecordCommand(spec, Stopwatch.GetTimestamp() - start, reply, before);
     }
 
     /// <summary>Runs every phase of an op that involves only this shard, and its reply.</summary>
@@ -369,7 +378,7 @@ internal sealed unsafe class ShardLoop : IDisposable
         }
 
         op.Reply(reply);
-        RecordCommand(op.Spec, Stopwatch.GetTimestamp() - start, reply.Length > before && reply.Buffer[before] == (byte)'-');
+        RecordCommand(op.Spec, Stopwatch.GetTimestamp() - start, reply, before);
     }
 
     public void RunOpPhase(ShardOp op, int phase)
