@@ -704,8 +704,15 @@ internal sealed unsafe class Connection
     /// </summary>
     private void CheckOutputLimit()
     {
-        var limit = Loop.Server.Config.NormalOutputLimit;
         var used = OutputBufferLimits.Counted(PendingOutput);
+        if (used == 0)
+        {
+            // The common case, decided without reading the config: nothing counts, so no limit is reached.
+            _softLimitSinceSec = 0;
+            return;
+        }
+
+        var limit = Loop.Server.Config.NormalOutputLimit;
         if (limit.HardBytes > 0 && used >= limit.HardBytes)
         {
             Loop.Server.Log.ClientOverLimit(Id, $"output buffer {PendingOutput} bytes over client-output-buffer-limit hard limit");
