@@ -211,7 +211,13 @@ public sealed class LimitsTests
     {
         using var server = ServerProcess.StartBasalt("--shards", "2", "--client-output-buffer-limit", "normal", "1mb", "0", "0");
         using var c = server.Connect();
-        Assert.Equal("OK", c.Call("SET", "big", new string('x', 2 * 1024 * 1024)).Text);
+        AssertLargeReplyClosesOnlyThisClient(server, c, 2 * 1024 * 1024);
+    }
+
+    /// <summary>A GET of a <paramref name="size"/>-byte value closes <paramref name="c"/>; a new client is still served.</summary>
+    private static void AssertLargeReplyClosesOnlyThisClient(ServerProcess server, RespConnection c, int size)
+    {
+        Assert.Equal("OK", c.Call("SET", "big", new string('x', size)).Text);
         c.SendRaw(RespConnection.Encode("GET", "big"));
         Assert.True(c.IsClosedByServer());
         using var other = server.Connect();
@@ -228,11 +234,7 @@ public sealed class LimitsTests
         Assert.Equal("PONG", c.Call("PING").Text);
         Assert.Equal("OK", c.Call("SET", "k", new string('x', 10_000)).Text);
         Assert.Equal(10_000, c.Call("GET", "k").Text!.Length);
-        Assert.Equal("OK", c.Call("SET", "big", new string('x', 100_000)).Text);
-        c.SendRaw(RespConnection.Encode("GET", "big"));
-        Assert.True(c.IsClosedByServer());
-        using var other = server.Connect();
-        Assert.Equal("PONG", other.Call("PING").Text);
+        AssertLargeReplyClosesOnlyThisClient(server, c, 100_000);
     }
 
     [Fact]

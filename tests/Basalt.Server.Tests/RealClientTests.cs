@@ -50,22 +50,18 @@ public sealed class RealClientTests(BasaltFixture fixture)
     }
 
     [Fact]
-    public async Task Ioredis_session_passes()
-    {
-        var dir = Path.Combine(RepoPaths.Root, "tests", "clients", "node");
-        Assert.True(Directory.Exists(Path.Combine(dir, "node_modules", "ioredis")), "ioredis is not installed: run scripts/test.sh, which runs npm ci there");
-        var (exit, output) = await ClientProcess.RunAsync("node", [Path.Combine(dir, "ioredis_session.js"), Port]);
-        Assert.True(exit == 0, output);
-        Assert.Contains("ioredis session OK", output, StringComparison.Ordinal);
-    }
+    public Task Ioredis_session_passes() => RunNodeSessionAsync("ioredis", "ioredis_session.js", "ioredis session OK");
 
     [Fact]
-    public async Task Node_redis_session_passes_under_resp2_and_resp3()
+    public Task Node_redis_session_passes_under_resp2_and_resp3() => RunNodeSessionAsync("redis", "node_redis_session.js", "node-redis session OK");
+
+    /// <summary>Runs a scripted session of tests/clients/node through its npm client, which scripts/test.sh installs.</summary>
+    private async Task RunNodeSessionAsync(string module, string script, string done)
     {
         var dir = Path.Combine(RepoPaths.Root, "tests", "clients", "node");
-        Assert.True(Directory.Exists(Path.Combine(dir, "node_modules", "redis")), "node-redis is not installed: run scripts/test.sh, which runs npm ci there");
-        var (exit, output) = await ClientProcess.RunAsync("node", [Path.Combine(dir, "node_redis_session.js"), Port]);
+        Assert.True(Directory.Exists(Path.Combine(dir, "node_modules", module)), $"{module} is not installed: run scripts/test.sh, which runs npm ci there");
+        var (exit, output) = await ClientProcess.RunAsync("node", [Path.Combine(dir, script), Port]);
         Assert.True(exit == 0, output);
-        Assert.Contains("node-redis session OK", output, StringComparison.Ordinal);
+        Assert.Contains(done, output, StringComparison.Ordinal);
     }
 }

@@ -1,17 +1,9 @@
 // A scripted session through the real ioredis client. Usage: node ioredis_session.js PORT
 "use strict";
 const Redis = require("ioredis");
+const { check } = require("./check");
 
 const port = Number(process.argv[2]);
-
-function check(label, actual, expected) {
-  const a = JSON.stringify(actual);
-  const e = JSON.stringify(expected);
-  if (a !== e) {
-    console.error(`FAIL ${label}: expected ${e}, got ${a}`);
-    process.exit(1);
-  }
-}
 
 async function main() {
   const r = new Redis({ host: "127.0.0.1", port, maxRetriesPerRequest: 1, enableOfflineQueue: true });
