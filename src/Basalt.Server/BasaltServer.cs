@@ -27,6 +27,9 @@ public sealed class BasaltServer : IAsyncDisposable
     /// </summary>
     public const int UnresponsiveAfterMs = 5000;
 
+    /// <summary>Linux's ceiling for TCP_KEEPIDLE and TCP_KEEPINTVL (MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL).</summary>
+    private const int MaxKeepAliveSeconds = 32767;
+
     private readonly Socket _listener;
     private readonly Thread _acceptThread;
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -38,6 +41,7 @@ public sealed class BasaltServer : IAsyncDisposable
     private int _nextLoop;
     private long _connectionsReceived;
     private long _rejectedConnections;
+    private int _idleTimeoutApplied;
     private int _stopState;
     private volatile bool _stopping;
 
@@ -56,6 +60,7 @@ public sealed class BasaltServer : IAsyncDisposable
         _ownedLogs = logs is null ? new LogSetup(config.LogLevel) : null;
         Logs = logs ?? _ownedLogs!;
         Log = Logs.Server;
+        _idleTimeoutApplied = Config.IdleTimeoutSeconds;
         Readiness.GateSet += gate => Log.GateSet(gate);
         Readiness.Set("config");
         Options = new ServerOptions(config.Databases, config.MaxClients);
@@ -177,7 +182,8 @@ public sealed class BasaltServer : IAsyncDisposable
         }
 
         _listener.Bind(new IPEndPoint(address, Config.Port));
-        _listener.Listen(511);
+        WarnIfBacklogCapped();
+        _listener.Listen(Config.TcpBacklog);
         Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
         _acceptThread.Start();
         Readiness.Set("listener");
@@ -391,6 +397,16 @@ public sealed class BasaltServer : IAsyncDisposable
     {
         Limits.MaxBulkLength = Config.ProtoMaxBulkLen;
         Logs.Level = Config.LogLevel;
+
+        // A new idle timeout holds for clients already connected too: each loop checks its clients against it at once.
+        var timeout = Config.IdleTimeoutSeconds;
+        if (Interlocked.Exchange(ref _idleTimeoutApplied, timeout) != timeout)
+        {
+            foreach (var loop in Loops)
+            {
+                loop.PostOrRun(new LoopAction(static l => l.OnIdleTimeoutChanged()));
+            }
+        }
     }
 
     internal void OnClientClosed() => Interlocked.Decrement(ref _connected);
@@ -520,11 +536,74 @@ public sealed class BasaltServer : IAsyncDisposable
             return;
         }
 
+        // Redis's protected mode: with no password, only a client on 127.0.0.1 (or ::1) is served; others get its
+        // DENIED text and a close, counted as a rejected connection. Checked after maxclients, as Redis does.
+        if (Config.ProtectedMode && Config.RequirePass.Length == 0 && !IsLocalClient(socket))
+        {
+            Interlocked.Decrement(ref _connected);
+            Interlocked.Increment(ref _rejectedConnections);
+            TryReject(socket, ProtectedModeDenied);
+            return;
+        }
+
         socket.NoDelay = true;
+        SetKeepAlive(socket, Config.TcpKeepAliveSeconds);
         socket.Blocking = false;
         var id = Interlocked.Increment(ref _nextClientId);
         var loop = Loops[_nextLoop++ % Loops.Length];
         loop.Post(new LoopAction(l => l.Adopt(socket, id)));
+    }
+
+    private static ReadOnlySpan<byte> ProtectedModeDenied =>
+        "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n"u8;
+
+    /// <summary>
+    /// Redis 7.0's test for protected mode: the peer's address is exactly 127.0.0.1 or ::1, so another loopback
+    /// address (127.0.0.2) is not local either.
+    /// </summary>
+    private static bool IsLocalClient(Socket socket) =>
+        socket.RemoteEndPoint is IPEndPoint ep && (ep.Address.Equals(IPAddress.Loopback) || ep.Address.Equals(IPAddress.IPv6Loopback));
+
+    /// <summary>
+    /// tcp-keepalive as Redis sets it: probes after <paramref name="seconds"/> of silence, then every third of that,
+    /// three times, so a peer that vanished without a FIN is found and its connection freed. Linux caps the idle
+    /// time and the interval at 32767 s. A socket the client already reset is left as it is.
+    /// </summary>
+    private static void SetKeepAlive(Socket socket, int seconds)
+    {
+        if (seconds <= 0)
+        {
+            return;
+        }
+
+        try
+        {
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+            socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, Math.Min(seconds, MaxKeepAliveSeconds));
+            socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, Math.Clamp(seconds / 3, 1, MaxKeepAliveSeconds));
+            socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 3);
+        }
+        catch (SocketException)
+        {
+        }
+    }
+
+    /// <summary>Redis warns when net.core.somaxconn is below tcp-backlog, since the kernel silently uses the lower value.</summary>
+    private void WarnIfBacklogCapped()
+    {
+        try
+        {
+            if (int.TryParse(File.ReadAllText("/proc/sys/net/core/somaxconn").Trim(), CultureInfo.InvariantCulture, out var somaxconn) && somaxconn < Config.TcpBacklog)
+            {
+                Log.BacklogCapped(Config.TcpBacklog, somaxconn);
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
     }
 
     private static void TryReject(Socket socket, ReadOnlySpan<byte> message)

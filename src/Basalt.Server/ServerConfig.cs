@@ -52,11 +52,14 @@ public sealed class ServerConfig
     {
         Define("bind", SettingType.Words, "127.0.0.1", false, () => Bind, ParseBind, v => (Bind, BindAddress) = v);
         Define("port", SettingType.Int, "6379", false, () => Str(Port), v => ParseInt(v, 0, 65535), v => Port = v);
+        Define("tcp-backlog", SettingType.Int, "511", false, () => Str(TcpBacklog), v => ParseInt(v, 0, int.MaxValue), v => TcpBacklog = v);
         Define("admin-port", SettingType.Int, "9121", false, () => Str(AdminPort), v => ParseInt(v, 0, 65535), v => AdminPort = v);
         Define("shards", SettingType.Int, Str(Environment.ProcessorCount), false, () => Str(Shards), v => ParseInt(v, 1, 1024), v => Shards = v);
         Define("dir", SettingType.String, "./data", false, () => Dir, v => v.Length > 0 ? v : throw new ArgumentException("dir can't be empty"), v => Dir = v);
         Define("databases", SettingType.Int, "16", false, () => Str(Databases), v => ParseInt(v, 1, 1024), v => Databases = v);
         Define("maxclients", SettingType.Int, "10000", true, () => Str(MaxClients), ParseMaxClients, v => MaxClients = v);
+        Define("timeout", SettingType.Int, "0", true, () => Str(IdleTimeoutSeconds), v => ParseInt(v, 0, int.MaxValue), v => IdleTimeoutSeconds = v);
+        Define("tcp-keepalive", SettingType.Int, "300", true, () => Str(TcpKeepAliveSeconds), v => ParseInt(v, 0, int.MaxValue), v => TcpKeepAliveSeconds = v);
         Define("requirepass", SettingType.String, string.Empty, true, () => RequirePass, v => v, v => RequirePass = v);
         Define("proto-max-bulk-len", SettingType.Memory, "512mb", true, () => Str(ProtoMaxBulkLen), v => ParseMemory(v, 1024 * 1024, long.MaxValue), v => ProtoMaxBulkLen = v);
         Define("client-query-buffer-limit", SettingType.Memory, "1gb", true, () => Str(QueryBufferLimit), v => ParseMemory(v, 1024 * 1024, int.MaxValue), v => QueryBufferLimit = v);
@@ -83,6 +86,9 @@ public sealed class ServerConfig
 
     public int Port { get; private set; }
 
+    /// <summary>The listen backlog of the RESP port (the kernel caps it at net.core.somaxconn).</summary>
+    public int TcpBacklog { get; private set; }
+
     /// <summary>The admin HTTP port (/healthz, /readyz, /metrics); 0 disables it.</summary>
     public int AdminPort { get; private set; }
 
@@ -95,6 +101,12 @@ public sealed class ServerConfig
     public int MaxClients { get; private set; }
 
     public string RequirePass { get; private set; } = null!;
+
+    /// <summary>Redis's timeout: a client silent for more than this many seconds is closed; 0 never closes one.</summary>
+    public int IdleTimeoutSeconds { get; private set; }
+
+    /// <summary>Redis's tcp-keepalive: seconds of silence before the kernel probes a client's socket; 0 turns probes off.</summary>
+    public int TcpKeepAliveSeconds { get; private set; }
 
     /// <summary>
     /// Set at startup: the shard inboxes are sized for this many clients, so maxclients may be lowered

@@ -178,4 +178,7 @@ internal static partial class LogMessages
 
     [LoggerMessage(27, Microsoft.Extensions.Logging.LogLevel.Warning, "The accept thread did not leave within 5 s of the listener closing")]
     public static partial void AcceptThreadStuck(this ILogger log);
+
+    [LoggerMessage(28, Microsoft.Extensions.Logging.LogLevel.Warning, "The TCP backlog setting of {Backlog} cannot be enforced because /proc/sys/net/core/somaxconn is set to the lower value of {Somaxconn}.")]
+    public static partial void BacklogCapped(this ILogger log, int backlog, int somaxconn);
 }

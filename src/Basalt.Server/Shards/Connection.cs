@@ -122,6 +122,9 @@ internal sealed unsafe class Connection
     /// every request parsed from it has its reply sent. Only such a connection is closed by a graceful
     /// stop, so the close sends FIN, not the RST that unread input would cause.
     /// </summary>
+    /// <summary>A request of this client's is out on other shards (or they are sending its replies): it waits for the server.</summary>
+    public bool HasWorkOut => _waiting != 0 || _handedOff;
+
     public bool IsIdle =>
         !Closed && _waiting == 0 && PendingOutput == 0 && !_readable && _inLen <= (_parser.InFrame ? _parser.FrameStart : _parser.Position);
 
@@ -452,7 +455,6 @@ internal sealed unsafe class Connection
 
     private void Dispatch(int argStart, int argCount)
     {
-        LastInteractionMs = Environment.TickCount64;
         var args = new ArgView(_in, _args, argStart, argCount);
         var router = Loop.Server.Router;
 
@@ -625,6 +627,7 @@ internal sealed unsafe class Connection
 
         if (n > 0)
         {
+            LastInteractionMs = Environment.TickCount64;
             Loop.Stats.BytesRead += n;
             var asked = _in.Length - _inLen;
             _inLen += (int)n;
@@ -771,6 +774,7 @@ internal sealed unsafe class Connection
 
             if (n > 0)
             {
+                LastInteractionMs = Environment.TickCount64;
                 Loop.Stats.BytesWritten += n;
                 _outSent += (int)n;
                 continue;

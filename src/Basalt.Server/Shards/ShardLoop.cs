@@ -20,7 +20,9 @@ internal sealed unsafe class ShardLoop : IDisposable
 {
     private const int MaxEvents = 256;
     private const int InboxDrainCap = 4096;
-    private const int ExpireIntervalMs = 100;
+
+    // The idle-client check runs at most this often, however the clients' deadlines are spread (see CloseIdleClients).
+    private const int MinIdleCheckGapMs = 100;
     private const uint ReadEvents = Native.EPOLLIN | Native.EPOLLRDHUP | Native.EPOLLET;
 
     private readonly MpscQueue<ShardWork> _inbox;
@@ -30,6 +32,9 @@ internal sealed unsafe class ShardLoop : IDisposable
     private readonly Queue<ShardWork> _held = new();
     private readonly List<Connection?> _connections = [];
     private readonly List<(Connection Conn, long DueUnixMs)> _outputWatch = [];
+
+    // When to look for clients idle past the timeout setting (Environment.TickCount64); 0 when no check is armed.
+    private long _nextIdleCheckAt;
     private readonly Stack<int> _freeSlots = new();
     private readonly Thread _thread;
     private readonly int _epfd;
@@ -299,6 +304,7 @@ internal sealed unsafe class ShardLoop : IDisposable
             return;
         }
 
+        ArmIdleCheck();
         conn.Pump();
     }
 
@@ -674,17 +680,27 @@ internal sealed unsafe class ShardLoop : IDisposable
         }
     }
 
+    /// <summary>The active expiry cycle's period: 1000 / hz ms, as Redis's serverCron runs it (100 ms at the default hz 10).</summary>
+    private int ExpireIntervalMs => 1000 / Server.Config.Hz;
+
     private int NextTimerDelay()
     {
         var delay = -1;
         if (Store.VolatileKeys > 0)
         {
+            var interval = ExpireIntervalMs;
             if (_nextExpireAt == 0)
             {
-                _nextExpireAt = Environment.TickCount64 + ExpireIntervalMs;
+                _nextExpireAt = Environment.TickCount64 + interval;
             }
 
-            delay = (int)Math.Clamp(_nextExpireAt - Environment.TickCount64, 0, ExpireIntervalMs);
+            delay = (int)Math.Clamp(_nextExpireAt - Environment.TickCount64, 0, interval);
+        }
+
+        if (_nextIdleCheckAt != 0)
+        {
+            var untilCheck = (int)Math.Clamp(_nextIdleCheckAt - Environment.TickCount64, 0, int.MaxValue);
+            delay = delay < 0 ? untilCheck : Math.Min(delay, untilCheck);
         }
 
         if (_outputWatch.Count > 0)
@@ -708,9 +724,80 @@ internal sealed unsafe class ShardLoop : IDisposable
     /// </summary>
     public void WatchOutput(Connection conn, long dueUnixMs) => _outputWatch.Add((conn, dueUnixMs));
 
+    /// <summary>
+    /// Arms the idle-client check when a client is adopted: with a timeout set, the loop must wake by the time the new
+    /// client could be idle too long, unless a check is already armed (it is then due no later than that).
+    /// </summary>
+    private void ArmIdleCheck()
+    {
+        var timeoutMs = (long)Server.Config.IdleTimeoutSeconds * 1000;
+        if (timeoutMs > 0 && _nextIdleCheckAt == 0)
+        {
+            _nextIdleCheckAt = Environment.TickCount64 + timeoutMs + 1;
+        }
+    }
+
+    /// <summary>
+    /// CONFIG SET timeout changed the limit: check at once, which closes clients already past the new limit and
+    /// arms the next check from it (or disarms it, for 0). Runs on this loop's thread, posted by the CONFIG SET.
+    /// </summary>
+    public void OnIdleTimeoutChanged()
+    {
+        _nextIdleCheckAt = Environment.TickCount64;
+    }
+
+    /// <summary>
+    /// Redis's timeout: closes every client silent (nothing read from it, nothing sent to it) for more than the
+    /// timeout, then arms the next check for the earliest deadline among those left. A client with work out on
+    /// other shards is waiting for the server, not idle, as Redis exempts its blocked clients; it is looked at again
+    /// a full timeout later. The check runs at most every <see cref="MinIdleCheckGapMs"/>, so many clients with
+    /// spread-out deadlines cost one pass over the connections per interval, as Redis's clientsCron does.
+    /// </summary>
+    private void CloseIdleClients(long now)
+    {
+        _nextIdleCheckAt = 0;
+        var timeoutMs = (long)Server.Config.IdleTimeoutSeconds * 1000;
+        if (timeoutMs == 0)
+        {
+            return;
+        }
+
+        var next = long.MaxValue;
+        for (var i = 0; i < _connections.Count; i++)
+        {
+            if (_connections[i] is not { Closed: false } c)
+            {
+                continue;
+            }
+
+            if (c.HasWorkOut)
+            {
+                next = Math.Min(next, now + timeoutMs + 1);
+            }
+            else if (now - c.LastInteractionMs > timeoutMs)
+            {
+                c.Close("idle timeout");
+            }
+            else
+            {
+                next = Math.Min(next, c.LastInteractionMs + timeoutMs + 1);
+            }
+        }
+
+        if (next != long.MaxValue)
+        {
+            _nextIdleCheckAt = Math.Max(next, now + MinIdleCheckGapMs);
+        }
+    }
+
     private void RunTimers()
     {
         var now = Environment.TickCount64;
+        if (_nextIdleCheckAt != 0 && now >= _nextIdleCheckAt)
+        {
+            CloseIdleClients(now);
+        }
+
         if (_nextExpireAt != 0 && now >= _nextExpireAt && !Locks.Any)
         {
             // A bounded slice: 1 ms, then back to serving; if work remains, run again on the next turn.

@@ -1,0 +1,177 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Basalt.Protocol;
+using Basalt.Testing;
+
+namespace Basalt.Server.Tests;
+
+/// <summary>
+/// Redis's connection policies: protected mode, the idle client timeout and TCP keepalive. Each scenario runs against
+/// a Basalt and a redis-server 7.0 started for it with the same settings, and both must come out the same way.
+/// </summary>
+public sealed class ConnectionPolicyTests
+{
+    public static TheoryData<string> Servers() => ["basalt", "redis"];
+
+    [Fact]
+    public void Protected_mode_denies_a_client_not_on_127_0_0_1_with_the_redis_text()
+    {
+        using var basalt = ServerProcess.StartBasalt("--shards", "2");
+        using var redis = ServerProcess.StartRedis();
+
+        // 127.0.0.2 is loopback too, but Redis 7.0 serves only 127.0.0.1 and ::1 in protected mode.
+        var fromBasalt = ExchangeFrom("127.0.0.2", basalt.Port, "PING\r\n");
+        var fromRedis = ExchangeFrom("127.0.0.2", redis.Port, "PING\r\n");
+        Assert.StartsWith("-DENIED Redis is running in protected mode because protected mode is enabled", fromRedis, StringComparison.Ordinal);
+        Assert.Equal(fromRedis, fromBasalt);
+
+        foreach (var server in new[] { basalt, redis })
+        {
+            using var local = server.Connect();
+            Assert.Equal("PONG", local.Call("PING").Text);
+            Assert.Contains("rejected_connections:1\r\n", local.Call("INFO", "stats").Text, StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Servers))]
+    public void Protected_mode_serves_every_client_once_it_is_off_or_a_password_is_set(string which)
+    {
+        using var server = Start(which);
+        using var admin = server.Connect();
+
+        Assert.Equal("OK", admin.Call("CONFIG", "SET", "protected-mode", "no").Text);
+        Assert.Equal("+PONG\r\n", ExchangeFrom("127.0.0.2", server.Port, "PING\r\n"));
+
+        // On again, with a password: the client is let in, and then must authenticate like any other.
+        Assert.Equal("OK", admin.Call("CONFIG", "SET", "protected-mode", "yes", "requirepass", "pw").Text);
+        Assert.Equal("-NOAUTH Authentication required.\r\n", ExchangeFrom("127.0.0.2", server.Port, "PING\r\n"));
+        Assert.Equal("+OK\r\n+PONG\r\n", ExchangeFrom("127.0.0.2", server.Port, "AUTH pw\r\nPING\r\n"));
+    }
+
+    [Theory]
+    [MemberData(nameof(Servers))]
+    public void A_client_silent_for_longer_than_timeout_is_closed_and_an_active_one_is_not(string which)
+    {
+        using var server = Start(which);
+        using var admin = server.Connect();
+        using var busy = server.Connect();
+        using var idle = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        idle.Connect(IPAddress.Loopback, server.Port);
+        idle.Send("PING\r\n"u8);
+        Assert.Equal("+PONG\r\n", ReadSome(idle));
+
+        // timeout 0, the default, never closes a client.
+        Thread.Sleep(1500);
+        idle.Send("PING\r\n"u8);
+        Assert.Equal("+PONG\r\n", ReadSome(idle));
+
+        // A new timeout holds for clients already connected.
+        Assert.Equal("PONG", busy.Call("PING").Text);
+        var lastInteraction = DateTime.UtcNow;
+        Assert.Equal("OK", admin.Call("CONFIG", "SET", "timeout", "1").Text);
+        idle.ReceiveTimeout = 100;
+        TimeSpan? closedAfter = null;
+        while (closedAfter is null && DateTime.UtcNow - lastInteraction < TimeSpan.FromSeconds(6))
+        {
+            Assert.Equal("PONG", busy.Call("PING").Text);
+            Assert.Equal("PONG", admin.Call("PING").Text);
+            try
+            {
+                if (idle.Receive(new byte[16]) == 0)
+                {
+                    closedAfter = DateTime.UtcNow - lastInteraction;
+                }
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.TimedOut)
+            {
+            }
+        }
+
+        Assert.True(closedAfter is not null, "the idle client was still open 6 s after timeout was set to 1");
+        Assert.True(closedAfter >= TimeSpan.FromMilliseconds(950), $"closed after {closedAfter}, before the timeout ran out");
+        Assert.Equal("PONG", busy.Call("PING").Text);
+    }
+
+    [Theory]
+    [MemberData(nameof(Servers))]
+    public void Tcp_keepalive_arms_the_kernel_probe_timer_on_new_clients(string which)
+    {
+        using var server = Start(which);
+        using var admin = server.Connect();
+
+        // /proc/net/tcp shows the server side's timer: 2 is keepalive, due in clock ticks (USER_HZ, 100 a second).
+        Assert.Equal((2, 300), KeepAliveOfNewClient(server.Port));
+        Assert.Equal("OK", admin.Call("CONFIG", "SET", "tcp-keepalive", "60").Text);
+        Assert.Equal((2, 60), KeepAliveOfNewClient(server.Port));
+        Assert.Equal("OK", admin.Call("CONFIG", "SET", "tcp-keepalive", "0").Text);
+        Assert.Equal((0, 0), KeepAliveOfNewClient(server.Port));
+    }
+
+    private static ServerProcess Start(string which) => which == "redis" ? ServerProcess.StartRedis() : ServerProcess.StartBasalt("--shards", "2");
+
+    /// <summary>Connects from <paramref name="source"/>, sends the request, and returns what comes back until the server closes or goes quiet.</summary>
+    private static string ExchangeFrom(string source, int port, string request)
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Parse(source), 0));
+        socket.Connect(IPAddress.Loopback, port);
+        socket.Send(Encoding.ASCII.GetBytes(request));
+        socket.ReceiveTimeout = 500;
+        var output = new MemoryStream();
+        var buffer = new byte[4096];
+        while (true)
+        {
+            int n;
+            try
+            {
+                n = socket.Receive(buffer);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.TimedOut or SocketError.ConnectionReset)
+            {
+                break;
+            }
+
+            if (n == 0)
+            {
+                break;
+            }
+
+            output.Write(buffer, 0, n);
+        }
+
+        return Encoding.ASCII.GetString(output.ToArray());
+    }
+
+    private static string ReadSome(Socket socket)
+    {
+        var buffer = new byte[256];
+        var n = socket.Receive(buffer);
+        return Encoding.ASCII.GetString(buffer, 0, n);
+    }
+
+    /// <summary>A new client's server-side timer from /proc/net/tcp: (kind, seconds until due, rounded up).</summary>
+    private static (int Kind, int Seconds) KeepAliveOfNewClient(int port)
+    {
+        using var client = new RespConnection(port);
+        Assert.Equal("PONG", client.Call("PING").Text);
+        var clientPort = ((IPEndPoint)client.Socket.LocalEndPoint!).Port;
+        var local = string.Create(CultureInfo.InvariantCulture, $":{port:X4}");
+        var remote = string.Create(CultureInfo.InvariantCulture, $":{clientPort:X4}");
+        foreach (var line in File.ReadLines("/proc/net/tcp").Skip(1))
+        {
+            var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (f[1].EndsWith(local, StringComparison.Ordinal) && f[2].EndsWith(remote, StringComparison.Ordinal))
+            {
+                var timer = f[5].Split(':');
+                var ticks = long.Parse(timer[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+                return (int.Parse(timer[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture), (int)((ticks + 99) / 100));
+            }
+        }
+
+        Assert.Fail($"no server-side socket for client port {clientPort} in /proc/net/tcp");
+        return default;
+    }
+}
