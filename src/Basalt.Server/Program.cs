@@ -3,6 +3,32 @@ using System.Runtime.InteropServices;
 using Basalt.Server;
 using Basalt.Server.Observability;
 
+// As redis-server: -v/--version or -h/--help alone print and exit 0, before any config is read.
+if (args is ["-v"] or ["--version"])
+{
+    Console.WriteLine($"Basalt server v={ServerInfo.Version} redis={ServerInfo.RedisVersion} bits={IntPtr.Size * 8} runtime={RuntimeInformation.FrameworkDescription}");
+    return 0;
+}
+
+if (args is ["-h"] or ["--help"])
+{
+    Console.WriteLine("""
+        Usage: basalt-server [/path/to/redis.conf] [--name value ...]
+               basalt-server -v or --version
+               basalt-server -h or --help
+
+        With no arguments the server listens on 127.0.0.1:6379 with one shard per core and ./data as its data dir.
+        Settings are redis.conf directives, in the file or as --name value flags (flags win); docs/operations.md lists them.
+
+        Examples:
+               basalt-server
+               basalt-server /etc/basalt/basalt.conf
+               basalt-server --port 7777 --shards 4
+               basalt-server /etc/basalt/basalt.conf --loglevel verbose
+        """);
+    return 0;
+}
+
 var config = new ServerConfig();
 try
 {

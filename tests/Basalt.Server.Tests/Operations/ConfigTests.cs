@@ -295,6 +295,20 @@ public sealed class ConfigTests : IDisposable
         Assert.True(server.WaitForLog("Closing client", TimeSpan.FromSeconds(10)), server.Log);
     }
 
+    [Theory]
+    [InlineData("-v", "Basalt server v=")]
+    [InlineData("--version", "Basalt server v=")]
+    [InlineData("-h", "Usage: basalt-server [/path/to/redis.conf] [--name value ...]")]
+    [InlineData("--help", "Usage: basalt-server [/path/to/redis.conf] [--name value ...]")]
+    public async Task Version_and_help_print_and_exit_0_as_redis_server_does(string flag, string firstLine)
+    {
+        var (exit, stdout, stderr) = await RunToExitAsync(flag);
+
+        Assert.Equal(0, exit);
+        Assert.StartsWith(firstLine, stdout, StringComparison.Ordinal);
+        Assert.Empty(stderr);
+    }
+
     /// <summary>Runs the real server process to its exit, for startup errors: exit code, stdout, and stderr's non-empty lines.</summary>
     private static async Task<(int Exit, string Stdout, string[] Stderr)> RunToExitAsync(params string[] args)
     {
