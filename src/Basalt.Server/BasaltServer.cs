@@ -43,6 +43,7 @@ public sealed class BasaltServer : IAsyncDisposable
     private long _rejectedConnections;
     private int _idleTimeoutApplied;
     private int _stopState;
+    private bool _loopsStarted;
     private volatile bool _stopping;
 
     // Out of descriptors at accept (see RefuseWithoutDescriptors): a spare one to give up for a refusal, and
@@ -146,7 +147,15 @@ public sealed class BasaltServer : IAsyncDisposable
         var address = Config.BindAddress;
         if (Config.AdminPort != 0)
         {
-            _admin = await AdminServer.StartAsync(this, address, Config.AdminPort).ConfigureAwait(false);
+            try
+            {
+                _admin = await AdminServer.StartAsync(this, address, Config.AdminPort).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or SocketException)
+            {
+                throw new ListenException(Config.AdminPort, ex.Message, ex);
+            }
+
             Log.AdminListening(address.ToString(), _admin.Port);
         }
 
@@ -154,6 +163,8 @@ public sealed class BasaltServer : IAsyncDisposable
         {
             l.Start();
         }
+
+        _loopsStarted = true;
 
         // There is nothing to recover until the durability work lands: each shard starts empty.
         Readiness.Set("storage");
@@ -181,9 +192,17 @@ public sealed class BasaltServer : IAsyncDisposable
             Log.HoldingDescriptors(hold);
         }
 
-        _listener.Bind(new IPEndPoint(address, Config.Port));
-        WarnIfBacklogCapped();
-        _listener.Listen(Config.TcpBacklog);
+        try
+        {
+            _listener.Bind(new IPEndPoint(address, Config.Port));
+            WarnIfBacklogCapped();
+            _listener.Listen(Config.TcpBacklog);
+        }
+        catch (SocketException ex)
+        {
+            throw new ListenException(Config.Port, ex.Message, ex);
+        }
+
         Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
         _acceptThread.Start();
         Readiness.Set("listener");
@@ -229,6 +248,14 @@ public sealed class BasaltServer : IAsyncDisposable
         }
 
         Readiness.BeginShutdown();
+        if (!_loopsStarted)
+        {
+            // StartAsync failed before the loops ran (the admin port could not bind): nothing is served, so
+            // there is nothing to drain, and loops that never started must not be posted to or joined.
+            await StopAdminAsync().ConfigureAwait(false);
+            return;
+        }
+
         var delayMs = Config.ShutdownReadinessDelayMs;
         Log.ReadinessOff(delayMs);
         if (delayMs > 0)
@@ -282,6 +309,11 @@ public sealed class BasaltServer : IAsyncDisposable
             }
         }
 
+        await StopAdminAsync().ConfigureAwait(false);
+    }
+
+    private async Task StopAdminAsync()
+    {
         if (_admin is not null)
         {
             await _admin.DisposeAsync().ConfigureAwait(false);
@@ -369,23 +401,15 @@ public sealed class BasaltServer : IAsyncDisposable
             return; // loops are draining or gone: the last published values stand
         }
 
-        var remaining = Loops.Length;
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        foreach (var l in Loops)
+        var published = new Task[Loops.Length];
+        for (var i = 0; i < Loops.Length; i++)
         {
-            l.Post(new LoopAction(loop =>
-            {
-                loop.PublishGauges();
-                if (Interlocked.Decrement(ref remaining) == 0)
-                {
-                    done.TrySetResult();
-                }
-            }));
+            published[i] = Loops[i].RequestGaugesAsync();
         }
 
         try
         {
-            await done.Task.WaitAsync(timeout).ConfigureAwait(false);
+            await Task.WhenAll(published).WaitAsync(timeout).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -404,7 +428,7 @@ public sealed class BasaltServer : IAsyncDisposable
         {
             foreach (var loop in Loops)
             {
-                loop.PostOrRun(new LoopAction(static l => l.OnIdleTimeoutChanged()));
+                loop.RequestIdleRecheck();
             }
         }
     }
@@ -546,12 +570,35 @@ public sealed class BasaltServer : IAsyncDisposable
             return;
         }
 
-        socket.NoDelay = true;
-        SetKeepAlive(socket, Config.TcpKeepAliveSeconds);
-        socket.Blocking = false;
+        try
+        {
+            socket.NoDelay = true;
+            SetKeepAlive(socket, Config.TcpKeepAliveSeconds);
+            socket.Blocking = false;
+        }
+        catch (SocketException)
+        {
+            // The client is already gone (reset before it was set up): nothing to admit.
+            Interlocked.Decrement(ref _connected);
+            socket.Dispose();
+            return;
+        }
+
         var id = Interlocked.Increment(ref _nextClientId);
         var loop = Loops[_nextLoop++ % Loops.Length];
-        loop.Post(new LoopAction(l => l.Adopt(socket, id)));
+        try
+        {
+            loop.Post(new LoopAction(l => l.Adopt(socket, id)));
+        }
+        catch (InvalidOperationException ex)
+        {
+            // A full inbox breaks the sizing invariant (docs/architecture.md): refuse this client loudly and go on
+            // accepting, rather than let the exception end the accept thread and with it the process.
+            Log.AdmitFailed(ex.Message);
+            Interlocked.Decrement(ref _connected);
+            Interlocked.Increment(ref _rejectedConnections);
+            TryReject(socket, "-ERR server busy: the shard's inbox is full\r\n"u8);
+        }
     }
 
     private static ReadOnlySpan<byte> ProtectedModeDenied =>
@@ -632,4 +679,10 @@ public static class ServerInfo
 
     /// <summary>The Redis version whose behaviour Basalt reproduces; clients gate features on it.</summary>
     public const string RedisVersion = "7.0.15";
+}
+
+/// <summary>A port the server must listen on (RESP or admin) could not be bound; startup stops with it.</summary>
+public sealed class ListenException(int port, string message, Exception inner) : Exception(message, inner)
+{
+    public int Port { get; } = port;
 }

@@ -67,9 +67,9 @@ try
 {
     await server.StartAsync();
 }
-catch (Exception ex) when (ex is SocketException or IOException)
+catch (ListenException ex)
 {
-    logs.Server.ListenFailed(config.Bind, config.Port, ex.Message);
+    logs.Server.ListenFailed(config.Bind, ex.Port, ex.Message);
     return 1;
 }
 catch (ConfigException ex)

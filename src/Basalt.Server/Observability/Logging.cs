@@ -181,4 +181,7 @@ internal static partial class LogMessages
 
     [LoggerMessage(28, Microsoft.Extensions.Logging.LogLevel.Warning, "The TCP backlog setting of {Backlog} cannot be enforced because /proc/sys/net/core/somaxconn is set to the lower value of {Somaxconn}.")]
     public static partial void BacklogCapped(this ILogger log, int backlog, int somaxconn);
+
+    [LoggerMessage(29, Microsoft.Extensions.Logging.LogLevel.Error, "A new client was refused: {Reason}")]
+    public static partial void AdmitFailed(this ILogger log, string reason);
 }

@@ -35,6 +35,10 @@ internal sealed unsafe class ShardLoop : IDisposable
 
     // When to look for clients idle past the timeout setting (Environment.TickCount64); 0 when no check is armed.
     private long _nextIdleCheckAt;
+
+    // Requests from other threads that coalesce to one inbox message each (RequestGaugesAsync, RequestIdleRecheck).
+    private TaskCompletionSource? _gaugesPending;
+    private int _idleRecheckPosted;
     private readonly Stack<int> _freeSlots = new();
     private readonly Thread _thread;
     private readonly int _epfd;
@@ -156,6 +160,50 @@ internal sealed unsafe class ShardLoop : IDisposable
 #pragma warning disable VSTHRD003 // A TaskCompletionSource with asynchronous continuations; there is no SynchronizationContext to deadlock.
         return _drained.Task;
 #pragma warning restore VSTHRD003
+    }
+
+    /// <summary>
+    /// Asks this loop to publish its key counts; the task completes once it has. Requests coalesce: while one is in
+    /// the inbox, later ones share it. The inbox is sized for clients' messages, and a scrape that gives up waiting
+    /// on a stalled loop leaves its request behind, so uncoalesced scrapes could fill it (and did, crashing the server).
+    /// </summary>
+    public Task RequestGaugesAsync()
+    {
+        var pending = Volatile.Read(ref _gaugesPending);
+        if (pending is not null)
+        {
+            return pending.Task;
+        }
+
+        var mine = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        pending = Interlocked.CompareExchange(ref _gaugesPending, mine, null);
+        if (pending is not null)
+        {
+            return pending.Task;
+        }
+
+        Post(new LoopAction(static l =>
+        {
+            l.PublishGauges();
+            Interlocked.Exchange(ref l._gaugesPending, null)?.TrySetResult();
+        }));
+        return mine.Task;
+    }
+
+    /// <summary>
+    /// A new idle timeout: this loop checks its clients against it at once. Coalesced as <see cref="RequestGaugesAsync"/> is,
+    /// so a client repeating CONFIG SET timeout while this loop is busy adds one message at most.
+    /// </summary>
+    public void RequestIdleRecheck()
+    {
+        if (Interlocked.Exchange(ref _idleRecheckPosted, 1) == 0)
+        {
+            PostOrRun(new LoopAction(static l =>
+            {
+                Volatile.Write(ref l._idleRecheckPosted, 0);
+                l.OnIdleTimeoutChanged();
+            }));
+        }
     }
 
     /// <summary>Copies this shard's key counts where the metrics scrape can read them (invariant 1: only we read the keyspace).</summary>
@@ -739,9 +787,9 @@ internal sealed unsafe class ShardLoop : IDisposable
 
     /// <summary>
     /// CONFIG SET timeout changed the limit: check at once, which closes clients already past the new limit and
-    /// arms the next check from it (or disarms it, for 0). Runs on this loop's thread, posted by the CONFIG SET.
+    /// arms the next check from it (or disarms it, for 0). Runs on this loop's thread (<see cref="RequestIdleRecheck"/>).
     /// </summary>
-    public void OnIdleTimeoutChanged()
+    private void OnIdleTimeoutChanged()
     {
         _nextIdleCheckAt = Environment.TickCount64;
     }

@@ -301,4 +301,34 @@ public sealed class AdminHttpTests
             await stop;
         }
     }
+
+    [Fact]
+    public async Task Scrapes_of_a_stalled_loop_share_one_inbox_message()
+    {
+        // Each scrape used to post its own request for key counts; one that gave up on a stalled loop left it in the
+        // inbox, which is sized for clients' messages, and enough scrapes filled it and crashed the server.
+        await using var s = await InProcessServer.StartAsync("--shards", "1", "--enable-debug-command", "yes");
+        using var c = s.Connect();
+        _ = await s.ScrapeAsync();
+        var stats = s.Server.Loops[0].Stats;
+        var before = stats.MessagesReceived;
+
+        c.SendRaw(RespConnection.Encode("DEBUG", "SLEEP", "3"));
+        await Task.Delay(200); // the loop is inside the command now
+        for (var wave = 0; wave < 3; wave++)
+        {
+            var scrapes = new Task<Dictionary<string, MetricFamily>>[20];
+            for (var i = 0; i < scrapes.Length; i++)
+            {
+                scrapes[i] = s.ScrapeAsync();
+            }
+
+            await Task.WhenAll(scrapes); // each answers after waiting up to 1 s, with the last published counts
+        }
+
+        Assert.Equal("OK", c.Read().Text);
+        _ = await s.ScrapeAsync();
+        var received = stats.MessagesReceived - before;
+        Assert.True(received <= 2, $"60 scrapes during the stall and one after cost the loop {received} messages");
+    }
 }

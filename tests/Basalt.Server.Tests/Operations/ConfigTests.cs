@@ -265,6 +265,22 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Fact]
+    public async Task An_admin_port_in_use_stops_startup_at_once_naming_that_port()
+    {
+        // It used to name the RESP port, wait out a drain of loops that never started, and then abort (exit 134).
+        using var holder = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        holder.Start();
+        var adminPort = ((System.Net.IPEndPoint)holder.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var started = Stopwatch.StartNew();
+
+        var (exit, stdout, _) = await RunToExitAsync("--port", "0", "--admin-port", adminPort, "--dir", _dir);
+
+        Assert.Equal(1, exit);
+        Assert.Contains($"Could not listen on 127.0.0.1:{adminPort}: ", stdout, StringComparison.Ordinal);
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(8), $"took {started.Elapsed} to give up");
+    }
+
+    [Fact]
     public async Task A_data_dir_that_cannot_be_created_stops_startup_with_one_line()
     {
         var file = Write("not-a-dir", "plain file");
