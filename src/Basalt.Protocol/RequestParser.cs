@@ -39,7 +39,32 @@ public sealed class RequestParser
     /// <summary>When Incomplete inside a bulk, the buffer length needed to finish it.</summary>
     public long BytesWanted { get; private set; }
 
+    /// <summary>
+    /// The error text, one char per byte (Latin-1): Redis quotes a raw byte in "expected '$', got '%c'", so it must
+    /// go back out as that byte, not as its UTF-8 encoding.
+    /// </summary>
     public string? Error { get; private set; }
+
+    /// <summary>
+    /// The client must still authenticate: as in Redis 7.0, a multibulk of more than 10 elements or a bulk of more than
+    /// 16384 bytes is then a protocol error, so a client without the password can't make the server buffer much.
+    /// Set by the connection before each <see cref="Next"/>, since an AUTH earlier in the pipeline changes it.
+    /// </summary>
+    public bool Unauthenticated { get; set; }
+
+    /// <summary>Largest multibulk count a client that must still authenticate may send (Redis 7.0).</summary>
+    public const int UnauthenticatedMaxMultibulk = 10;
+
+    /// <summary>Largest bulk a client that must still authenticate may send (Redis 7.0).</summary>
+    public const int UnauthenticatedMaxBulk = 16384;
+
+    /// <summary>
+    /// Bytes of the current frame held by finished arguments of 32 KB or more (Redis's PROTO_MBULK_BIG_ARG). Redis moves
+    /// such an argument out of its query buffer as soon as it is read, so client-query-buffer-limit doesn't count it.
+    /// </summary>
+    public long BigArgBytes { get; private set; }
+
+    private const int BigArg = 32 * 1024;
 
     public bool InFrame => _pending >= 0;
 
@@ -50,6 +75,7 @@ public sealed class RequestParser
         _pending = -1;
         Error = null;
         BytesWanted = 0;
+        BigArgBytes = 0;
     }
 
     /// <summary>Moves the positions after the caller discarded <paramref name="delta"/> leading bytes.</summary>
@@ -95,6 +121,11 @@ public sealed class RequestParser
                 return Fail("Protocol error: invalid multibulk length");
             }
 
+            if (count > UnauthenticatedMaxMultibulk && Unauthenticated)
+            {
+                return Fail("Protocol error: unauthenticated multibulk length");
+            }
+
             Position += nl + 2;
             if (count <= 0)
             {
@@ -103,6 +134,7 @@ public sealed class RequestParser
 
             _pending = (int)count;
             _argsAtFrameStart = args.Count;
+            BigArgBytes = 0;
         }
 
         while (_pending > 0)
@@ -121,19 +153,25 @@ public sealed class RequestParser
                     : ParseStatus.Incomplete;
             }
 
-            if (span[0] != (byte)'$')
-            {
-                return Fail($"Protocol error: expected '$', got '{(char)span[0]}'");
-            }
-
+            // As Redis: the whole line, \n included, must be there before its first byte is judged.
             if (nl + 1 >= span.Length)
             {
                 return ParseStatus.Incomplete;
             }
 
+            if (span[0] != (byte)'$')
+            {
+                return Fail($"Protocol error: expected '$', got '{(char)span[0]}'");
+            }
+
             if (!TryParseLong(span.Slice(1, nl - 1), out var len) || len < 0 || len > _limits.MaxBulkLength)
             {
                 return Fail("Protocol error: invalid bulk length");
+            }
+
+            if (len > UnauthenticatedMaxBulk && Unauthenticated)
+            {
+                return Fail("Protocol error: unauthenticated bulk length");
             }
 
             var dataStart = Position + nl + 2;
@@ -146,11 +184,17 @@ public sealed class RequestParser
 
             // Like Redis, the two bytes after the payload are skipped, not checked.
             args.Add(dataStart, (int)len);
+            if (len >= BigArg)
+            {
+                BigArgBytes += len;
+            }
+
             Position = (int)need;
             _pending--;
         }
 
         _pending = -1;
+        BigArgBytes = 0;
         return ParseStatus.Command;
     }
 

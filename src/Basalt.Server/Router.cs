@@ -1,4 +1,5 @@
 using System.Text;
+using Basalt.Server.Observability;
 using Basalt.Engine;
 using Basalt.Engine.Commands;
 using Basalt.Protocol;
@@ -23,6 +24,7 @@ internal delegate void ConnectionHandler(Connection conn, ArgView args, CommandS
 internal sealed class Router(BasaltServer server)
 {
     private readonly ConnectionHandler?[] _handlers = new ConnectionHandler?[server.Commands.AllById.Count];
+    private long _securityWarnedAt;
 
     public void Handle(string fullName, ConnectionHandler handler)
     {
@@ -41,11 +43,24 @@ internal sealed class Router(BasaltServer server)
     public Route Resolve(Connection conn, ArgView args, ReplyBuffer? errors, out CommandSpec? spec)
     {
         spec = conn.CommandCache.Find(args[0], server.Commands);
+        if (spec is null && IsCrossProtocolAttack(args[0]))
+        {
+            // Redis's securityWarningCommand: an HTTP request sent to the RESP port (a browser made to POST to it by a
+            // web page) is closed at once, with no reply and nothing more sent, before any other check, auth included.
+            if (errors is not null)
+            {
+                LogSecurityWarning();
+                conn.Close("POST or Host: sent as a command");
+            }
+
+            return Route.Rejected;
+        }
+
         if (spec is null)
         {
             if (errors is not null)
             {
-                errors.Error(UnknownCommand(args));
+                UnknownCommand(args).WriteTo(errors);
                 conn.Loop.Stats.UnknownCommands++;
                 conn.Loop.Stats.CountErrorCode("ERR"u8);
             }
@@ -60,7 +75,7 @@ internal sealed class Router(BasaltServer server)
             {
                 if (errors is not null)
                 {
-                    errors.Error($"ERR unknown subcommand '{Sanitize(args[1], 128)}'. Try {spec.Name.ToUpperInvariant()} HELP.");
+                    new ErrorText().Add("ERR unknown subcommand '").Add(args[1], 128).Add($"'. Try {spec.Name.ToUpperInvariant()} HELP.").WriteTo(errors);
                     conn.Loop.Stats.CountErrorCode("ERR"u8);
                 }
 
@@ -82,7 +97,7 @@ internal sealed class Router(BasaltServer server)
             return Route.Rejected;
         }
 
-        if (!conn.Authenticated && (spec.Parent ?? spec).Flags.HasFlag(CommandFlags.NoAuth) is false)
+        if (conn.NeedsAuth && (spec.Parent ?? spec).Flags.HasFlag(CommandFlags.NoAuth) is false)
         {
             if (errors is not null)
             {
@@ -100,6 +115,20 @@ internal sealed class Router(BasaltServer server)
             CommandKind.Connection => Route.Connection,
             _ => Route.Op,
         };
+    }
+
+    private static bool IsCrossProtocolAttack(ReadOnlySpan<byte> name) =>
+        name.Length is 4 or 5 && (Ascii.EqualsIgnoreCase(name, "post"u8) || Ascii.EqualsIgnoreCase(name, "host:"u8));
+
+    /// <summary>As Redis: the warning is logged at most once a minute, whatever the number of such clients.</summary>
+    private void LogSecurityWarning()
+    {
+        var now = Environment.TickCount64;
+        var last = Interlocked.Read(ref _securityWarnedAt);
+        if ((last == 0 || now - last > 60_000) && Interlocked.CompareExchange(ref _securityWarnedAt, now, last) == last)
+        {
+            server.Log.SecurityAttack();
+        }
     }
 
     /// <summary>The shard owning a keyed command's key (all its keys share one slot by definition).</summary>
@@ -122,26 +151,20 @@ internal sealed class Router(BasaltServer server)
         conn.Loop.RecordCommand(spec, System.Diagnostics.Stopwatch.GetTimestamp() - start, conn.Output, before);
     }
 
-    /// <summary>Redis 7.0's text: the name cut to 128 bytes, then quoted args until 128 bytes of them.</summary>
-    public static string UnknownCommand(ArgView args)
+    /// <summary>
+    /// Redis 7.0's text: the name as <c>%.128s</c>, then each arg quoted as <c>'%.*s' </c> with the room left under 128
+    /// bytes (measured before its opening quote), while the list is shorter than 128 bytes.
+    /// </summary>
+    public static ErrorText UnknownCommand(ArgView args)
     {
-        var list = new StringBuilder();
+        var list = new ErrorText();
         for (var i = 1; i < args.Count && list.Length < 128; i++)
         {
-            list.Append('\'').Append(Sanitize(args[i], 128 - list.Length)).Append("' ");
+            var room = 128 - list.Length;
+            list.Add("'").Add(args[i], room).Add("' ");
         }
 
-        return $"ERR unknown command '{Sanitize(args[0], 128)}', with args beginning with: {list}";
-    }
-
-    /// <summary>Error text may not hold CR or LF; Redis replaces them with spaces.</summary>
-    public static string Sanitize(ReadOnlySpan<byte> s, int max)
-    {
-        if (s.Length > max)
-        {
-            s = s[..max];
-        }
-
-        return Encoding.UTF8.GetString(s).Replace('\r', ' ').Replace('\n', ' ');
+        var text = new ErrorText().Add("ERR unknown command '").Add(args[0], 128).Add("', with args beginning with: ");
+        return text.Add(list.Bytes);
     }
 }

@@ -50,6 +50,28 @@ public sealed class RawDifferentialTests(Oracles oracles)
         "*1\r\n\u0000$4\r\nPING\r\n",
         "*2\r\n$3\r\nget\r\n$1\r\n\u0000\r\n",
         "set raw:a 1\r\nset raw:b 2\r\nset raw:c 3\r\nmget raw:a raw:b raw:c raw:d\r\ndel raw:a raw:b raw:c\r\n",
+
+        // A bulk header is judged only once its whole line is in, \n included: cut short, nothing is answered.
+        "*1\r\nx\r",
+
+        // Client bytes quoted in errors go back as the bytes sent (printf's %s): not re-encoded, cut at NUL, 128 bytes.
+        "*2\r\n$2\r\n\u00ff\u00fe\r\n$1\r\na\r\n",
+        "*2\r\n$3\r\nf\u0000o\r\n$3\r\na\u0000b\r\n",
+        "foo " + string.Concat(Enumerable.Repeat("\u00c3\u00a9", 100)) + "\r\n",
+        "nosuch " + string.Concat(Enumerable.Repeat("abcdefghij ", 20)) + "\r\n",
+        "*1\r\n\u00ff\r\n",
+        "CLIENT \u00ff\u00fe\r\n",
+        "CONFIG SET \u00ff\u00fe x\r\nCONFIG SET FOO bar\r\n",
+        "CONFIG GET MAXCLIENTS\r\nCONFIG GET maxclients MAXCLIENTS\r\nCONFIG GET MAXCLIENTS maxc*\r\n",
+        "HELLO 2 SETNAME raw-name BAD\r\nCLIENT GETNAME\r\n",
+        "HELLO 3 " + new string('x', 200) + "\r\n",
+        "*3\r\n$5\r\nHELLO\r\n$1\r\n2\r\n$3\r\na\u0000b\r\n",
+
+        // Redis's guard against HTTP sent to the RESP port: closed with no reply, not even for what came before.
+        "POST / HTTP/1.1\r\nHost: x\r\n\r\n",
+        "host: x\r\nPING\r\n",
+        "PING\r\nHOST: x\r\nPING\r\n",
+        "*1\r\n$5\r\nHost:\r\nPING\r\n",
     ];
 
     [Theory]

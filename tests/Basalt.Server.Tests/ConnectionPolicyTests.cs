@@ -51,6 +51,68 @@ public sealed class ConnectionPolicyTests
         Assert.Equal("+OK\r\n+PONG\r\n", ExchangeFrom("127.0.0.2", server.Port, "AUTH pw\r\nPING\r\n"));
     }
 
+    [Fact]
+    public void A_client_that_must_still_authenticate_may_send_only_small_requests()
+    {
+        using var basalt = ServerProcess.StartBasalt("--shards", "2", "--requirepass", "pw");
+        using var redis = ServerProcess.StartRedis("--requirepass", "pw");
+        string[] inputs =
+        [
+            "*11\r\n",
+            "*10\r\n$4\r\nPING\r\n",
+            "*2\r\n$4\r\nECHO\r\n$16385\r\n",
+            "*2\r\n$4\r\nECHO\r\n$16384\r\n",
+            "*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*11\r\n$4\r\nPING\r\n",
+            "AUTH pw\r\n*2\r\n$4\r\nECHO\r\n$16385\r\n",
+        ];
+        foreach (var input in inputs)
+        {
+            var expected = ExchangeFrom("127.0.0.1", redis.Port, input);
+            Assert.Equal(expected, ExchangeFrom("127.0.0.1", basalt.Port, input));
+        }
+
+        Assert.StartsWith("-ERR Protocol error: unauthenticated multibulk length", ExchangeFrom("127.0.0.1", basalt.Port, inputs[0]), StringComparison.Ordinal);
+        Assert.StartsWith("-ERR Protocol error: unauthenticated bulk length", ExchangeFrom("127.0.0.1", basalt.Port, inputs[2]), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Client_query_buffer_limit_counts_what_redis_keeps_in_its_query_buffer()
+    {
+        // Redis moves each argument of 32 KB or more out of its query buffer as it arrives, so a request with several
+        // large arguments may pass the limit in all; one argument larger than the limit may not.
+        using var basalt = ServerProcess.StartBasalt("--shards", "2", "--client-query-buffer-limit", "1mb");
+        using var redis = ServerProcess.StartRedis("--client-query-buffer-limit", "1mb");
+        var big = new string('v', 600_000);
+        var twoLarge = $"*5\r\n$4\r\nMSET\r\n$2\r\nqa\r\n$600000\r\n{big}\r\n$2\r\nqb\r\n$600000\r\n{big}\r\nSTRLEN qb\r\n";
+        var tooLarge = $"*3\r\n$3\r\nSET\r\n$2\r\nqc\r\n$1500000\r\n{new string('v', 1_500_000)}\r\nPING\r\n";
+        foreach (var server in new[] { redis, basalt })
+        {
+            Assert.Equal("+OK\r\n:600000\r\n", ExchangeFrom("127.0.0.1", server.Port, twoLarge));
+            Assert.Equal(string.Empty, ExchangeFrom("127.0.0.1", server.Port, tooLarge));
+            using var c = server.Connect();
+            Assert.Equal(0, c.Call("EXISTS", "qc").Integer);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Servers))]
+    public void Clearing_requirepass_serves_a_client_that_connected_while_it_was_set(string which)
+    {
+        using var server = Start(which);
+        using var admin = server.Connect();
+        Assert.Equal("OK", admin.Call("CONFIG", "SET", "requirepass", "pw").Text);
+        using var early = server.Connect();
+        Assert.Equal("NOAUTH Authentication required.", early.Call("PING").Text);
+
+        Assert.Equal("OK", admin.Call("AUTH", "pw").Text);
+        Assert.Equal("OK", admin.Call("CONFIG", "SET", "requirepass", string.Empty).Text);
+        Assert.Equal("PONG", early.Call("PING").Text);
+
+        // It never authenticated, so a password set again applies to it again.
+        Assert.Equal("OK", admin.Call("CONFIG", "SET", "requirepass", "pw2").Text);
+        Assert.Equal("NOAUTH Authentication required.", early.Call("PING").Text);
+    }
+
     [Theory]
     [MemberData(nameof(Servers))]
     public void A_client_silent_for_longer_than_timeout_is_closed_and_an_active_one_is_not(string which)

@@ -101,7 +101,7 @@ internal static class ConnectionCommands
             proto = (int)v;
         }
 
-        string? name = null;
+        // As in Redis 7.0, each option takes effect as it is read: AUTH and SETNAME before a later bad option stay done.
         for (var j = 2; j < a.Count; j++)
         {
             var more = a.Count - j - 1;
@@ -124,12 +124,12 @@ internal static class ConnectionCommands
                     return;
                 }
 
-                name = Encoding.UTF8.GetString(a[j + 1]);
+                c.Name = Encoding.UTF8.GetString(a[j + 1]);
                 j++;
             }
             else
             {
-                c.Output.Error($"ERR Syntax error in HELLO option '{Router.Sanitize(a[j], 128)}'");
+                new ErrorText().Add("ERR Syntax error in HELLO option '").Add(a[j]).Add("'").WriteTo(c.Output);
                 return;
             }
         }
@@ -138,11 +138,6 @@ internal static class ConnectionCommands
         {
             c.Output.Error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
             return;
-        }
-
-        if (name is not null)
-        {
-            c.Name = name;
         }
 
         c.Output.Protocol = proto;
@@ -311,13 +306,13 @@ internal static class ConnectionCommands
         var isName = attr.Equals("lib-name", StringComparison.OrdinalIgnoreCase);
         if (!isName && !attr.Equals("lib-ver", StringComparison.OrdinalIgnoreCase))
         {
-            c.Output.Error($"ERR Unrecognized option '{Router.Sanitize(a[2], 128)}'");
+            new ErrorText().Add("ERR Unrecognized option '").Add(a[2]).Add("'").WriteTo(c.Output);
             return;
         }
 
         if (!ValidName(a[3]))
         {
-            c.Output.Error($"ERR {Router.Sanitize(a[2], 128)} cannot contain spaces, newlines or special characters.");
+            new ErrorText().Add("ERR ").Add(a[2]).Add(" cannot contain spaces, newlines or special characters.").WriteTo(c.Output);
             return;
         }
 
@@ -369,15 +364,31 @@ internal static class ConnectionCommands
 
     private static void ConfigGet(Connection c, ArgView a, CommandSpec spec)
     {
+        // As Redis 7.0: a name without glob characters is looked up as typed and answered under the name as typed;
+        // a pattern answers under the settings' own names. A setting already in the reply is not added again.
         var config = c.Loop.Server.Config;
         var matches = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         for (var i = 2; i < a.Count; i++)
         {
             var pattern = a[i];
+            if (pattern.IndexOfAny("[*?"u8) < 0)
+            {
+                var typed = Encoding.UTF8.GetString(pattern);
+                if (!seen.Contains(typed) && config.TryFind(typed, out var setting))
+                {
+                    seen.Add(typed);
+                    matches[typed] = setting.Get();
+                }
+
+                continue;
+            }
+
             foreach (var name in config.Names)
             {
-                if (Engine.Glob.Match(pattern, Encoding.UTF8.GetBytes(name), nocase: true))
+                if (!seen.Contains(name) && Engine.Glob.Match(pattern, Encoding.UTF8.GetBytes(name), nocase: true))
                 {
+                    seen.Add(name);
                     matches[name] = config.Get(name);
                 }
             }
@@ -408,13 +419,13 @@ internal static class ConnectionCommands
             var name = Encoding.UTF8.GetString(a[i]).ToLowerInvariant();
             if (!config.IsKnown(name))
             {
-                c.Output.Error($"ERR Unknown option or number of arguments for CONFIG SET - '{name}'");
+                new ErrorText().Add("ERR Unknown option or number of arguments for CONFIG SET - '").Add(a[i]).Add("'").WriteTo(c.Output);
                 return;
             }
 
             if (!config.IsMutable(name))
             {
-                c.Output.Error($"ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config");
+                new ErrorText().Add("ERR CONFIG SET failed (possibly related to argument '").Add(a[i]).Add("') - can't set immutable config").WriteTo(c.Output);
                 return;
             }
 

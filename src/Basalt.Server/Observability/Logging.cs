@@ -184,4 +184,7 @@ internal static partial class LogMessages
 
     [LoggerMessage(29, Microsoft.Extensions.Logging.LogLevel.Error, "A new client was refused: {Reason}")]
     public static partial void AdmitFailed(this ILogger log, string reason);
+
+    [LoggerMessage(30, Microsoft.Extensions.Logging.LogLevel.Warning, "Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: commands to Basalt. This is likely due to an attacker attempting to use Cross Protocol Scripting to compromise your instance. Connection aborted.")]
+    public static partial void SecurityAttack(this ILogger log);
 }

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 using Basalt.Engine.Commands;
 using Basalt.Engine.Keyspace;
 using Basalt.Protocol;
@@ -122,6 +123,12 @@ internal sealed unsafe class Connection
     /// every request parsed from it has its reply sent. Only such a connection is closed by a graceful
     /// stop, so the close sends FIN, not the RST that unread input would cause.
     /// </summary>
+    /// <summary>
+    /// Redis's authRequired: a password is set and this client has not given it. Checked afresh, so clearing
+    /// requirepass lets in a client that connected while it was set, as in Redis.
+    /// </summary>
+    public bool NeedsAuth => !Authenticated && Loop.Server.Config.RequirePass.Length > 0;
+
     /// <summary>A request of this client's is out on other shards (or they are sending its replies): it waits for the server.</summary>
     public bool HasWorkOut => _waiting != 0 || _handedOff;
 
@@ -376,6 +383,7 @@ internal sealed unsafe class Connection
                 PrefetchAhead();
             }
 
+            _parser.Unauthenticated = NeedsAuth;
             var status = _parser.Next(_in, _inLen, _args);
             if (status == ParseStatus.Incomplete)
             {
@@ -555,7 +563,8 @@ internal sealed unsafe class Connection
             return;
         }
 
-        Output.Error("ERR " + _pendingProtocolError);
+        // One char per byte (RequestParser.Error): a raw byte the client sent goes back as that byte.
+        Output.Error(Encoding.Latin1.GetBytes(("ERR " + _pendingProtocolError).Replace('\r', ' ').Replace('\n', ' ')));
         Loop.Stats.CountErrorCode("ERR"u8);
         _pendingProtocolError = null;
         _closeAfterReply = true;
@@ -682,15 +691,25 @@ internal sealed unsafe class Connection
         }
     }
 
+    /// <summary>
+    /// Makes room for more input. client-query-buffer-limit counts what Redis's query buffer would hold: the bytes
+    /// the current request needs, less its finished arguments of 32 KB or more, which Redis moves out of the query
+    /// buffer as they arrive (<see cref="RequestParser.BigArgBytes"/>). One request must also fit one array (2 GB).
+    /// </summary>
     private bool Grow()
     {
-        var wanted = Math.Max((long)_in.Length * 2, _parser.BytesWanted);
-        if (wanted > Loop.Server.Config.QueryBufferLimit)
+        var needed = Math.Max((long)_inLen + 1, _parser.BytesWanted);
+        var limit = Loop.Server.Config.QueryBufferLimit;
+        if (needed - _parser.BigArgBytes > limit || needed > Array.MaxLength)
         {
-            Loop.Server.Log.ClientOverLimit(Id, $"query buffer would exceed {Loop.Server.Config.QueryBufferLimit} bytes");
+            var reason = needed > Array.MaxLength ? $"one request would exceed {Array.MaxLength} bytes" : $"query buffer would exceed {limit} bytes";
+            Loop.Server.Log.ClientOverLimit(Id, reason);
             Close("query buffer limit");
             return false;
         }
+
+        // Doubling keeps a request that arrives in pieces linear; never past what the limit lets this request hold.
+        var wanted = Math.Max(needed, Math.Min((long)_in.Length * 2, limit + _parser.BigArgBytes));
 
         // Only between batches (see Read), so no group points into the old buffer.
         var next = ArrayPool<byte>.Shared.Rent((int)Math.Min(wanted, Array.MaxLength));
