@@ -133,7 +133,8 @@ public static class KeyspaceOps
                 }
             }
 
-            _budget = _count * 10;
+            // Redis's maxiterations = count * 10, which a COUNT near 2^63 would overflow: saturate instead.
+            _budget = _count > long.MaxValue / 10 ? long.MaxValue : _count * 10;
             _shardBits = Slots.ShardCount == 1 ? 0 : BitOperations.Log2((uint)Slots.ShardCount - 1) + 1;
             _first = (int)(cursor & ((1UL << _shardBits) - 1));
             _inner = cursor >> _shardBits;
@@ -275,8 +276,11 @@ public static class KeyspaceOps
 
         public override void Run(ShardStore store, int phase)
         {
+            // As Redis's dbRandomKey: pick again while the pick has expired (each such pick is deleted, so the shard
+            // empties or a live key turns up). The bound only matters if expired keys can't be deleted here now.
             var db = store.Dbs[Db];
-            for (var tries = 0; tries < 100 && db.Count > 0; tries++)
+            var bound = db.Count + 100;
+            for (var tries = 0; tries < bound && db.Count > 0; tries++)
             {
                 var e = db.Table.Random(store.Rng)!;
                 if (db.Find(e.Key, NowMs) is not null)

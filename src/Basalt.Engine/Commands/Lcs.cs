@@ -6,7 +6,8 @@ namespace Basalt.Engine.Commands;
 /// <summary>LCS's option parsing, dynamic programme and replies, following Redis 7.0's lcsCommand.</summary>
 internal static class Lcs
 {
-    public static void Reply(ArgView args, byte[] a, byte[] b, ReplyBuffer reply)
+    /// <param name="maxBulk">proto-max-bulk-len: as in Redis, the table of (alen+1)×(blen+1) uint32 may not exceed it.</param>
+    public static void Reply(ArgView args, byte[] a, byte[] b, ReplyBuffer reply, long maxBulk)
     {
         var getLen = false;
         var getIdx = false;
@@ -51,7 +52,7 @@ internal static class Lcs
 
         var alen = a.Length;
         var blen = b.Length;
-        if ((long)(alen + 1) * (blen + 1) > 512L * 1024 * 1024 / sizeof(uint))
+        if ((long)(alen + 1) * (blen + 1) > maxBulk / sizeof(uint))
         {
             reply.Error("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
             return;

@@ -127,6 +127,7 @@ internal sealed class LcsOp : ShardOp
 {
     private readonly byte[]?[] _values = new byte[]?[3];
     private readonly bool[] _wrongType = new bool[3];
+    private long _maxBulk = ProtocolLimits.Default.MaxBulkLength;
 
     public LcsOp(in OpRequest r)
         : base(r) => RouteKeys(1, 1, 2);
@@ -138,6 +139,7 @@ internal sealed class LcsOp : ShardOp
     public override void Run(ShardStore store, int phase)
     {
         var db = store.Dbs[Db];
+        _maxBulk = store.Limits.MaxBulkLength;
         for (var i = 1; i <= 2; i++)
         {
             if (Owns(store, i))
@@ -157,6 +159,6 @@ internal sealed class LcsOp : ShardOp
             return;
         }
 
-        Lcs.Reply(Args, _values[1]!, _values[2]!, reply);
+        Lcs.Reply(Args, _values[1]!, _values[2]!, reply, _maxBulk);
     }
 }

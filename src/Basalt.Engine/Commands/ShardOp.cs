@@ -13,7 +13,8 @@ namespace Basalt.Engine.Commands;
 /// </summary>
 public abstract class ShardOp
 {
-    private byte[]? _keyShard;
+    // Each routed key's shard; ushort, since --shards goes up to 1024 (a byte once sent keys of shard 277 to shard 21).
+    private ushort[]? _keyShard;
     private int _keyFirst;
     private int _keyStep;
     private int _keyLast;
@@ -33,7 +34,25 @@ public abstract class ShardOp
 
     public int Db { get; }
 
-    public long NowMs { get; }
+    /// <summary>
+    /// The wall clock (unix ms) the op reads, as Redis reads it once per command: stamped when the op is made, and
+    /// stamped again by the shard that runs it (<see cref="Restamp"/>) so an op that waited behind a busy shard doesn't
+    /// judge expiry by the time it was queued.
+    /// </summary>
+    public long NowMs { get; private set; }
+
+    /// <summary>
+    /// Moves the op's clock to <paramref name="nowMs"/> (never back). Called by whichever loop is about to run the op,
+    /// one at a time: a single-shard op's shard, each shard of a one-phase op as it is held (in turn), or the
+    /// coordinator before it sends a phase to every shard.
+    /// </summary>
+    public void Restamp(long nowMs)
+    {
+        if (nowMs > NowMs)
+        {
+            NowMs = nowMs;
+        }
+    }
 
     public SlotMap Slots { get; }
 
@@ -125,7 +144,7 @@ public abstract class ShardOp
             last = Args.Count - 1;
         }
 
-        _keyShard = new byte[Args.Count];
+        _keyShard = new ushort[Args.Count];
         _keyFirst = first;
         _keyStep = step;
         _keyLast = last;
@@ -134,7 +153,7 @@ public abstract class ShardOp
         for (var i = first; i <= last; i += step)
         {
             var s = Slots.ShardOf(Args[i]);
-            _keyShard[i] = (byte)s;
+            _keyShard[i] = (ushort)s;
             if (!seen[s])
             {
                 seen[s] = true;

@@ -519,7 +519,7 @@ internal sealed unsafe class Connection
             Args = args,
             Db = Db,
             Slots = Loop.Server.Slots,
-            NowMs = Loop.NowMs,
+            NowMs = Loop.ClockNow(),
             DatabaseCount = Loop.Server.Options.Databases,
             Spec = spec,
             ClientId = Id,

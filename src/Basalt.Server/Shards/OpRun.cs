@@ -129,6 +129,9 @@ internal sealed class OpRun
     {
         _phase = phase;
         _pending = _steps.Length;
+
+        // Every shard is held: no shard runs its part before the others get the same clock.
+        _op.Restamp(Home.ClockNow());
         foreach (var s in _steps)
         {
             s.Send(OpStep.StepKind.Phase, phase, 0);
@@ -250,11 +253,13 @@ internal sealed class OpStep(OpRun run, int shard) : ShardWork
                     loop.Locks.TakeExclusive(run);
                 }
 
+                run.Op.Restamp(loop.ClockNow());
                 loop.RunOpPhase(run.Op, 0);
                 break;
             case StepKind.RunLast:
                 // Admitted only when nothing it needs is held, and it runs to the end on this thread:
                 // there is nothing to hold past this step.
+                run.Op.Restamp(loop.ClockNow());
                 loop.RunOpPhase(run.Op, 0);
                 break;
             case StepKind.Phase:

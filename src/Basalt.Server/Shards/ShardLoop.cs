@@ -125,7 +125,24 @@ internal sealed unsafe class ShardLoop : IDisposable
     public bool OnLoopThread => Thread.CurrentThread == _thread;
 
     /// <summary>Milliseconds since the epoch, sampled once per loop turn.</summary>
+    /// <summary>The wall clock (unix ms) read at the start of this turn, and again after the park.</summary>
     public long NowMs { get; private set; } = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+    // The monotonic timestamp taken with NowMs: ClockAt adds the time since, so a command late in a long turn (after
+    // a DEBUG SLEEP or a big LCS in the same pipeline) reads the time it runs at, as Redis reads it per command.
+    private long _nowTs = Stopwatch.GetTimestamp();
+
+    /// <summary>The wall clock (unix ms) at monotonic timestamp <paramref name="ts"/>, taken during this turn.</summary>
+    public long ClockAt(long ts) => NowMs + ((ts - _nowTs) * 1000 / Stopwatch.Frequency);
+
+    /// <summary>The wall clock (unix ms) now, for a command about to run.</summary>
+    public long ClockNow() => ClockAt(Stopwatch.GetTimestamp());
+
+    private void ReadClock()
+    {
+        NowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        _nowTs = Stopwatch.GetTimestamp();
+    }
 
     /// <summary>Environment.TickCount64 at the last turn; /healthz reads it from another thread.</summary>
     public long LastTurnTicks => Volatile.Read(ref Stats.LastTurnTicks);
@@ -392,7 +409,7 @@ internal sealed unsafe class ShardLoop : IDisposable
             Reply = reply,
             Store = Store,
             Db = Store.Dbs[db],
-            NowMs = NowMs,
+            NowMs = ClockAt(start),
             Spec = spec,
         };
         Store.NoTouch = noTouch;
@@ -419,6 +436,7 @@ internal sealed unsafe class ShardLoop : IDisposable
     {
         var start = Stopwatch.GetTimestamp();
         var before = reply.Length;
+        op.Restamp(ClockAt(start));
         var phase = 0;
         while (true)
         {
@@ -565,7 +583,7 @@ internal sealed unsafe class ShardLoop : IDisposable
 
     private void Turn(Native.EpollEvent* events)
     {
-        NowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        ReadClock();
         Volatile.Write(ref Stats.LastTurnTicks, Environment.TickCount64);
 
         var drained = DrainInbox();
@@ -593,7 +611,7 @@ internal sealed unsafe class ShardLoop : IDisposable
         Volatile.Write(ref Stats.LastTurnTicks, Environment.TickCount64);
         Volatile.Write(ref Stats.Parked, 0);
         Stats.Wakes++;
-        NowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        ReadClock();
         for (var i = 0; i < n; i++)
         {
             var data = events[i].Data;
