@@ -252,7 +252,7 @@ public sealed class BasaltServer : IAsyncDisposable
         {
             // StartAsync failed before the loops ran (the admin port could not bind): nothing is served, so
             // there is nothing to drain, and loops that never started must not be posted to or joined.
-            await StopAdminAsync().ConfigureAwait(false);
+            await FinishStopAsync().ConfigureAwait(false);
             return;
         }
 
@@ -309,10 +309,11 @@ public sealed class BasaltServer : IAsyncDisposable
             }
         }
 
-        await StopAdminAsync().ConfigureAwait(false);
+        await FinishStopAsync().ConfigureAwait(false);
     }
 
-    private async Task StopAdminAsync()
+    /// <summary>The last steps of every stop, started or not: the admin port, the metrics, and the stopped signal.</summary>
+    private async Task FinishStopAsync()
     {
         if (_admin is not null)
         {

@@ -1,8 +1,8 @@
 using System.Text;
-using Basalt.Server.Observability;
 using Basalt.Engine;
 using Basalt.Engine.Commands;
 using Basalt.Protocol;
+using Basalt.Server.Observability;
 using Basalt.Server.Shards;
 
 namespace Basalt.Server;

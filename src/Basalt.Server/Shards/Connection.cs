@@ -119,11 +119,6 @@ internal sealed unsafe class Connection
     public int PendingOutput => Output.Length - _outSent;
 
     /// <summary>
-    /// Nothing received is left unanswered and nothing is left to send: the socket was read to EAGAIN,
-    /// every request parsed from it has its reply sent. Only such a connection is closed by a graceful
-    /// stop, so the close sends FIN, not the RST that unread input would cause.
-    /// </summary>
-    /// <summary>
     /// Redis's authRequired: a password is set and this client has not given it. Checked afresh, so clearing
     /// requirepass lets in a client that connected while it was set, as in Redis.
     /// </summary>
@@ -132,6 +127,11 @@ internal sealed unsafe class Connection
     /// <summary>A request of this client's is out on other shards (or they are sending its replies): it waits for the server.</summary>
     public bool HasWorkOut => _waiting != 0 || _handedOff;
 
+    /// <summary>
+    /// Nothing received is left unanswered and nothing is left to send: the socket was read to EAGAIN,
+    /// every request parsed from it has its reply sent. Only such a connection is closed by a graceful
+    /// stop, so the close sends FIN, not the RST that unread input would cause.
+    /// </summary>
     public bool IsIdle =>
         !Closed && _waiting == 0 && PendingOutput == 0 && !_readable && _inLen <= (_parser.InFrame ? _parser.FrameStart : _parser.Position);
 

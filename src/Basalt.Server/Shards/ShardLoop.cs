@@ -124,7 +124,6 @@ internal sealed unsafe class ShardLoop : IDisposable
 
     public bool OnLoopThread => Thread.CurrentThread == _thread;
 
-    /// <summary>Milliseconds since the epoch, sampled once per loop turn.</summary>
     /// <summary>The wall clock (unix ms) read at the start of this turn, and again after the park.</summary>
     public long NowMs { get; private set; } = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
