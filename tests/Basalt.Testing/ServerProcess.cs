@@ -139,10 +139,21 @@ public sealed partial class ServerProcess : IDisposable
             throw new TimeoutException("server did not exit after SIGTERM");
         }
 
+        // The timed wait can return before the last lines of output reach the log; the untimed one waits for them.
+        _process.WaitForExit();
         return _process.ExitCode;
     }
 
-    public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit((int)timeout.TotalMilliseconds);
+    public bool WaitForExit(TimeSpan timeout)
+    {
+        if (!_process.WaitForExit((int)timeout.TotalMilliseconds))
+        {
+            return false;
+        }
+
+        _process.WaitForExit(); // drains the output handlers, as above
+        return true;
+    }
 
     public void Dispose()
     {

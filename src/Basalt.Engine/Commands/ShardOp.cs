@@ -35,22 +35,26 @@ public abstract class ShardOp
     public int Db { get; }
 
     /// <summary>
-    /// The wall clock (unix ms) the op reads, as Redis reads it once per command: stamped when the op is made, and
-    /// stamped again by the shard that runs it (<see cref="Restamp"/>) so an op that waited behind a busy shard doesn't
-    /// judge expiry by the time it was queued.
+    /// The wall clock (unix ms) the op reads, once for all its parts, as Redis reads it once per command: taken when the
+    /// op is made, then again when its first part runs (<see cref="StampStart"/>), so an op that waited behind a busy
+    /// shard doesn't judge expiry by the time it was queued, and every shard and phase judges it by the same instant
+    /// (a key found in one phase is still there in the next).
     /// </summary>
     public long NowMs { get; private set; }
 
+    private bool _started;
+
     /// <summary>
-    /// Moves the op's clock to <paramref name="nowMs"/> (never back). Called by whichever loop is about to run the op,
-    /// one at a time: a single-shard op's shard, each shard of a one-phase op as it is held (in turn), or the
-    /// coordinator before it sends a phase to every shard.
+    /// Sets the op's clock as its first part is about to run; later calls change nothing. Called by whichever loop
+    /// runs a part first, before any other part can run: a single-shard op's shard, the first shard of a one-phase op
+    /// as it is held, or the coordinator before it sends phase 0 to every held shard.
     /// </summary>
-    public void Restamp(long nowMs)
+    public void StampStart(long nowMs)
     {
-        if (nowMs > NowMs)
+        if (!_started)
         {
-            NowMs = nowMs;
+            _started = true;
+            NowMs = Math.Max(NowMs, nowMs);
         }
     }
 

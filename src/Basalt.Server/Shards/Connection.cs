@@ -44,6 +44,9 @@ internal sealed unsafe class Connection
     private bool _inPump;
     private bool _closeAfterReply;
     private int _waiting;
+
+    // Groups of the current batch still running (on any loop); see GroupFinished.
+    private int _groupsOut;
     private int _batchCount;
     private int[] _batchShard = new int[64];
     private int[] _batchOrdinal = new int[64];
@@ -226,12 +229,16 @@ internal sealed unsafe class Connection
         Flush(_waiting == 0 ? Output.Length : Math.Min(_holdFrom, Output.Length));
     }
 
+    /// <summary>
+    /// A group of the current batch has run, on any loop; true for the last one, which alone is sent home (a
+    /// handed-off group is the batch's only one). The decrement orders each group's replies before the last one's post.
+    /// </summary>
+    public bool GroupFinished() => Interlocked.Decrement(ref _groupsOut) == 0;
+
+    /// <summary>Every group of the batch has run: the last of them came home (<see cref="GroupFinished"/>).</summary>
     public void OnGroupDone(CommandGroup group)
     {
-        if (--_waiting > 0)
-        {
-            return;
-        }
+        _waiting = 0;
 
         var handedOff = _handedOff;
         _handedOff = false;
@@ -593,6 +600,7 @@ internal sealed unsafe class Connection
     private void SendGroups()
     {
         _waiting = _active.Count;
+        Volatile.Write(ref _groupsOut, _active.Count);
 
         // Hand the write turn to the target when its group is the whole batch, nothing of ours waits to be
         // sent, and nothing more is to be read or run: its replies then go out from the target, and the

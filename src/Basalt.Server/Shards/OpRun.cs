@@ -61,6 +61,13 @@ internal sealed class OpRun
         }
     }
 
+    /// <summary>
+    /// One shard has run its part of the current phase; true for the last, which alone sends its step home, so a phase
+    /// over k shards costs the home loop's inbox one message, not k. The decrement orders every shard's results before
+    /// the last one's post.
+    /// </summary>
+    public bool PhaseStepFinished() => Interlocked.Decrement(ref _pending) == 0;
+
     public void OnStepDone(OpStep step)
     {
         switch (step.Kind)
@@ -93,16 +100,14 @@ internal sealed class OpRun
 
                 break;
             case OpStep.StepKind.Phase:
-                if (--_pending == 0)
+                // Only the last shard to finish the phase sent its step home (PhaseStepFinished).
+                if (_op.Continue(_phase))
                 {
-                    if (_op.Continue(_phase))
-                    {
-                        StartPhase(_phase + 1);
-                    }
-                    else
-                    {
-                        Finish();
-                    }
+                    StartPhase(_phase + 1);
+                }
+                else
+                {
+                    Finish();
                 }
 
                 break;
@@ -128,10 +133,10 @@ internal sealed class OpRun
     private void StartPhase(int phase)
     {
         _phase = phase;
-        _pending = _steps.Length;
+        Volatile.Write(ref _pending, _steps.Length);
 
-        // Every shard is held: no shard runs its part before the others get the same clock.
-        _op.Restamp(Home.ClockNow());
+        // Every shard is held: phase 0 is the op's first part to run, and its clock is the one every phase reads.
+        _op.StampStart(Home.ClockNow());
         foreach (var s in _steps)
         {
             s.Send(OpStep.StepKind.Phase, phase, 0);
@@ -253,17 +258,22 @@ internal sealed class OpStep(OpRun run, int shard) : ShardWork
                     loop.Locks.TakeExclusive(run);
                 }
 
-                run.Op.Restamp(loop.ClockNow());
+                run.Op.StampStart(loop.ClockNow());
                 loop.RunOpPhase(run.Op, 0);
                 break;
             case StepKind.RunLast:
                 // Admitted only when nothing it needs is held, and it runs to the end on this thread:
                 // there is nothing to hold past this step.
-                run.Op.Restamp(loop.ClockNow());
+                run.Op.StampStart(loop.ClockNow());
                 loop.RunOpPhase(run.Op, 0);
                 break;
             case StepKind.Phase:
                 loop.RunOpPhase(run.Op, _phase);
+                if (!run.PhaseStepFinished())
+                {
+                    return;
+                }
+
                 break;
             case StepKind.Whole:
                 loop.RunWholeOp(run.Op, Reply!);

@@ -435,7 +435,7 @@ internal sealed unsafe class ShardLoop : IDisposable
     {
         var start = Stopwatch.GetTimestamp();
         var before = reply.Length;
-        op.Restamp(ClockAt(start));
+        op.StampStart(ClockAt(start));
         var phase = 0;
         while (true)
         {

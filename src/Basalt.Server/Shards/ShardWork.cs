@@ -198,7 +198,12 @@ internal sealed unsafe class CommandGroup : ShardWork
             return;
         }
 
-        Owner.Loop.PostOrRun(this);
+        // Only the last group of the batch to finish goes home, for all of them: a batch over k shards then costs its
+        // home loop's inbox one message, not k (the inbox is sized for one per connection).
+        if (Owner.GroupFinished())
+        {
+            Owner.Loop.PostOrRun(this);
+        }
     }
 
     /// <summary>Sends the replies on the owner's socket without blocking. True when all of them left.</summary>

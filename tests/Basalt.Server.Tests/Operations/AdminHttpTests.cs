@@ -331,4 +331,41 @@ public sealed class AdminHttpTests
         var received = stats.MessagesReceived - before;
         Assert.True(received <= 2, $"60 scrapes during the stall and one after cost the loop {received} messages");
     }
+
+    [Fact]
+    public async Task Work_spread_over_k_shards_comes_home_as_one_message()
+    {
+        // The inbox holds about one message per connection. A batch or a phase over k shards used to send k - 1 messages
+        // home at once, so with many shards a stalled home loop could overflow; now only the last shard to finish does.
+        await using var s = await InProcessServer.StartAsync("--shards", "8");
+        var slots = new Basalt.Engine.SlotMap(8);
+        var keys = new string[8];
+        for (var i = 0; keys.Contains(null); i++)
+        {
+            var key = "spread" + i;
+            keys[slots.ShardOf(System.Text.Encoding.UTF8.GetBytes(key))] ??= key;
+        }
+
+        using var c = s.Connect();
+        Assert.Equal("PONG", c.Call("PING").Text);
+        long Received() => s.Server.Loops.Sum(l => l.Stats.MessagesReceived);
+
+        // A pipeline of one GET per shard, sent in one write: seven groups out, one message back.
+        var before = Received();
+        c.SendRaw(keys.SelectMany(k => RespConnection.Encode("GET", k)).ToArray());
+        foreach (var _ in keys)
+        {
+            Assert.True(c.Read().IsNull);
+        }
+
+        var pipeline = Received() - before;
+        Assert.True(pipeline <= 7 + 3, $"a pipeline over 8 shards cost {pipeline} messages (7 groups out, and 7 back before)");
+
+        // MSETNX runs two phases on every shard it holds: holds, phase 0, phase 1 and releases go out 7 times each, holds
+        // come back one at a time (7), and each phase once (it was 7 each).
+        before = Received();
+        Assert.Equal(1, c.Call(["MSETNX", .. keys.SelectMany(k => new[] { k, "v" })]).Integer);
+        var msetnx = Received() - before;
+        Assert.True(msetnx <= 28 + 7 + 2, $"MSETNX over 8 shards cost {msetnx} messages (49 before)");
+    }
 }
