@@ -5,7 +5,7 @@ namespace Basalt.Protocol;
 /// "double quotes" with \n \r \t \b \a \\ \" and \xHH escapes, 'single quotes' with \' only.
 /// Unescaped output is never longer than its input, so it is written back into the same buffer.
 /// </summary>
-internal static class InlineSplitter
+public static class InlineSplitter
 {
     public static bool Split(byte[] buf, int start, int end, ArgList args)
     {

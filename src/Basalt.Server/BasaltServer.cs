@@ -44,6 +44,7 @@ public sealed class BasaltServer : IAsyncDisposable
     private int _idleTimeoutApplied;
     private int _stopState;
     private bool _loopsStarted;
+    private volatile bool _listening;
     private volatile bool _stopping;
 
     // Out of descriptors at accept (see RefuseWithoutDescriptors): a spare one to give up for a refusal, and
@@ -205,6 +206,7 @@ public sealed class BasaltServer : IAsyncDisposable
 
         Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
         _acceptThread.Start();
+        _listening = true;
         Readiness.Set("listener");
         Logs.Startup.Banner(ServerInfo.Version, ServerInfo.RedisVersion, Environment.ProcessId, Port, AdminPort == 0 ? "off" : AdminPort.ToString(CultureInfo.InvariantCulture), Loops.Length, Path.GetFullPath(Config.Dir), Config.ConfigFile ?? "(none)");
         Logs.Startup.Ready();
@@ -256,7 +258,8 @@ public sealed class BasaltServer : IAsyncDisposable
             return;
         }
 
-        var delayMs = Config.ShutdownReadinessDelayMs;
+        // A server that never listened (the RESP port could not be bound) has no load balancer to tell: no delay.
+        var delayMs = _listening ? Config.ShutdownReadinessDelayMs : 0;
         Log.ReadinessOff(delayMs);
         if (delayMs > 0)
         {

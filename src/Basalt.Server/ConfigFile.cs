@@ -1,4 +1,5 @@
 using System.Text;
+using Basalt.Protocol;
 
 namespace Basalt.Server;
 
@@ -87,62 +88,33 @@ internal sealed class ConfigFileReader(ServerConfig config)
         }
     }
 
-    /// <summary>Splits a redis.conf line into words, honouring quotes; null when a quote is unbalanced.</summary>
+    /// <summary>
+    /// Splits a redis.conf line into words as Redis does, with sdssplitargs (the inline request splitter): "double
+    /// quotes" with \n \r \t \b \a \\ \" and \xHH escapes, 'single quotes' with \', a quote that opens mid-word,
+    /// and only ASCII spaces between words. A line whose first non-space character is # is a comment. Null when a
+    /// quote is unbalanced.
+    /// </summary>
     public static List<string>? SplitLine(string line)
     {
         var words = new List<string>();
-        var sb = new StringBuilder();
-        var i = 0;
-        while (true)
+        if (line.TrimStart(' ', '\t', '\r', '\n').StartsWith('#'))
         {
-            while (i < line.Length && char.IsWhiteSpace(line[i]))
-            {
-                i++;
-            }
-
-            if (i >= line.Length || (words.Count == 0 && line[i] == '#'))
-            {
-                return words;
-            }
-
-            sb.Clear();
-            if (line[i] is '"' or '\'')
-            {
-                var q = line[i++];
-                while (i < line.Length && line[i] != q)
-                {
-                    if (q == '"' && line[i] == '\\' && i + 1 < line.Length)
-                    {
-                        i++;
-                        sb.Append(line[i] switch { 'n' => '\n', 'r' => '\r', 't' => '\t', var c => c });
-                        i++;
-                        continue;
-                    }
-
-                    sb.Append(line[i++]);
-                }
-
-                if (i >= line.Length)
-                {
-                    return null;
-                }
-
-                i++;
-                if (i < line.Length && !char.IsWhiteSpace(line[i]))
-                {
-                    return null; // Redis: a closing quote must be followed by a space.
-                }
-            }
-            else
-            {
-                while (i < line.Length && !char.IsWhiteSpace(line[i]))
-                {
-                    sb.Append(line[i++]);
-                }
-            }
-
-            words.Add(sb.ToString());
+            return words;
         }
+
+        var bytes = Encoding.UTF8.GetBytes(line);
+        var args = new ArgList();
+        if (!InlineSplitter.Split(bytes, 0, bytes.Length, args))
+        {
+            return null;
+        }
+
+        for (var i = 0; i < args.Count; i++)
+        {
+            words.Add(Encoding.UTF8.GetString(bytes, args.Offsets[i], args.Lengths[i]));
+        }
+
+        return words;
     }
 
     /// <summary>Writes one word so that <see cref="SplitLine"/> reads it back unchanged.</summary>

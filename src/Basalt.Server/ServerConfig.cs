@@ -55,7 +55,7 @@ public sealed class ServerConfig
         Define("tcp-backlog", SettingType.Int, "511", false, () => Str(TcpBacklog), v => ParseInt(v, 0, int.MaxValue), v => TcpBacklog = v);
         Define("admin-port", SettingType.Int, "9121", false, () => Str(AdminPort), v => ParseInt(v, 0, 65535), v => AdminPort = v);
         Define("shards", SettingType.Int, Str(Environment.ProcessorCount), false, () => Str(Shards), v => ParseInt(v, 1, 1024), v => Shards = v);
-        Define("dir", SettingType.String, "./data", false, () => Dir, v => v.Length > 0 ? v : throw new ArgumentException("dir can't be empty"), v => Dir = v);
+        Define("dir", SettingType.String, "./data", false, () => Path.GetFullPath(Dir), v => v.Length > 0 ? v : throw new ArgumentException("dir can't be empty"), v => Dir = v);
         Define("databases", SettingType.Int, "16", false, () => Str(Databases), v => ParseInt(v, 1, 1024), v => Databases = v);
         Define("maxclients", SettingType.Int, "10000", true, () => Str(MaxClients), ParseMaxClients, v => MaxClients = v);
         Define("timeout", SettingType.Int, "0", true, () => Str(IdleTimeoutSeconds), v => ParseInt(v, 0, int.MaxValue), v => IdleTimeoutSeconds = v);
@@ -295,11 +295,20 @@ public sealed class ServerConfig
         ? throw new ArgumentException("argument must be 'no': Basalt has no append-only file yet (durability comes with its write-ahead log)")
         : false;
 
+    /// <summary>One of the names, case aside, and nothing else: Enum.TryParse would also take "debug,verbose", " warning" or "1".</summary>
     internal static T ParseEnum<T>(string v)
-        where T : struct, Enum =>
-        Enum.TryParse<T>(v, ignoreCase: true, out var e) && Enum.IsDefined(e) && !int.TryParse(v, out _)
-            ? e
-            : throw new FormatException("argument(s) must be one of the following: " + string.Join(", ", Enum.GetNames<T>()).ToLowerInvariant());
+        where T : struct, Enum
+    {
+        foreach (var name in Enum.GetNames<T>())
+        {
+            if (name.Equals(v, StringComparison.OrdinalIgnoreCase))
+            {
+                return Enum.Parse<T>(name);
+            }
+        }
+
+        throw new FormatException("argument(s) must be one of the following: " + string.Join(", ", Enum.GetNames<T>()).ToLowerInvariant());
+    }
 
     /// <summary>
     /// A memory setting as Redis reads it (<see cref="OutputBufferLimits.TryParseMemory"/>), then bounded with Redis's
@@ -360,15 +369,18 @@ public sealed class ServerConfig
             throw new FormatException("Invalid save parameters");
         }
 
-        foreach (var w in words)
+        // As Redis reads them, with strtoll: a sign is allowed; seconds must be at least 1, changes at least 0.
+        // Kept as the numbers read, so "+5 1" reads back as "5 1", as in Redis.
+        var numbers = new long[words.Length];
+        for (var i = 0; i < words.Length; i++)
         {
-            if (!long.TryParse(w, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            if (!long.TryParse(words[i], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out numbers[i]) || numbers[i] < (i % 2 == 0 ? 1 : 0))
             {
                 throw new FormatException("Invalid save parameters");
             }
         }
 
-        return string.Join(' ', words);
+        return string.Join(' ', numbers);
     }
 
     private void Define<T>(string name, SettingType type, string defaultValue, bool mutable, Func<string> get, Func<string, T> parse, Action<T> store, bool appendsInFile = false)

@@ -103,11 +103,21 @@ public sealed partial class ServerProcess : IDisposable
 
     public int ExitCode => _process.ExitCode;
 
-    /// <summary>Starts Debian's redis-server 7.0 on a free port, with persistence off.</summary>
+    /// <summary>
+    /// Starts Debian's redis-server 7.0 on a free port, with persistence off. A first argument that is not a flag is a
+    /// config file, which redis-server takes only in first place; the flags after it win over it.
+    /// </summary>
     public static ServerProcess StartRedis(params string[] args)
     {
         var port = FreePort();
-        var all = new List<string> { "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--save", string.Empty, "--appendonly", "no", "--bind", "127.0.0.1" };
+        var all = new List<string>();
+        if (args.Length > 0 && !args[0].StartsWith("--", StringComparison.Ordinal))
+        {
+            all.Add(args[0]);
+            args = args[1..];
+        }
+
+        all.AddRange(["--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--save", string.Empty, "--appendonly", "no", "--bind", "127.0.0.1"]);
         all.AddRange(args);
         var p = Start(RedisServerPath(), all, null, "Ready to accept connections");
         p.Port = port;

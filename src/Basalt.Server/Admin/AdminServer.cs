@@ -22,6 +22,10 @@ internal sealed class AdminServer : IAsyncDisposable
 
     private static readonly TimeSpan GaugeWait = TimeSpan.FromSeconds(1);
 
+    // How long a stop waits for requests in flight on this port. Without a bound, the host's own 30 s default applied,
+    // so a prober that sent half a request held the whole stop for 30 s, past shutdown-timeout.
+    private static readonly TimeSpan StopWait = TimeSpan.FromSeconds(2);
+
     private readonly WebApplication _app;
 
     private AdminServer(WebApplication app, int port)
@@ -52,6 +56,10 @@ internal sealed class AdminServer : IAsyncDisposable
         LogSetup.AddConsole(builder.Logging);
         builder.Logging.AddFilter("Microsoft", Microsoft.Extensions.Logging.LogLevel.Warning);
 
+        // A port that can't be bound fails StartAsync, and the server reports that in one line (ListenException);
+        // the host would log the same failure again first, as a stack trace.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting", Microsoft.Extensions.Logging.LogLevel.None);
+
         // The server owns SIGTERM: the host must not stop this port on its own, or /readyz would
         // vanish instead of answering 503 while connections drain.
         builder.Services.AddSingleton<IHostLifetime, ServerOwnedLifetime>();
@@ -65,7 +73,11 @@ internal sealed class AdminServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync().ConfigureAwait(false);
+        using (var wait = new CancellationTokenSource(StopWait))
+        {
+            await _app.StopAsync(wait.Token).ConfigureAwait(false);
+        }
+
         await _app.DisposeAsync().ConfigureAwait(false);
     }
 

@@ -368,4 +368,21 @@ public sealed class AdminHttpTests
         var msetnx = Received() - before;
         Assert.True(msetnx <= 28 + 7 + 2, $"MSETNX over 8 shards cost {msetnx} messages (49 before)");
     }
+
+    [Fact]
+    public void A_half_sent_admin_request_does_not_hold_the_stop_past_its_bounds()
+    {
+        // The admin host's own stop waited 30 s for requests in flight, so one prober that sent half a request held
+        // SIGTERM past shutdown-timeout (and past a 30 s orchestrator grace period).
+        var adminPort = ServerProcess.FreePort();
+        using var server = ServerProcess.StartBasalt("--admin-port", adminPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--shutdown-timeout", "2");
+        using var prober = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        prober.Connect(IPAddress.Loopback, adminPort);
+        prober.Send("GET /readyz HTTP/1.1\r\nHost: x\r\n"u8);
+        Thread.Sleep(200);
+
+        var stopping = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal(0, server.Terminate(TimeSpan.FromSeconds(60)));
+        Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(10), $"the stop took {stopping.Elapsed}");
+    }
 }

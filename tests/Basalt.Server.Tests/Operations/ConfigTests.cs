@@ -277,7 +277,53 @@ public sealed class ConfigTests : IDisposable
 
         Assert.Equal(1, exit);
         Assert.Contains($"Could not listen on 127.0.0.1:{adminPort}: ", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("Hosting failed to start", stdout, StringComparison.Ordinal); // one line, not a stack trace
         Assert.True(started.Elapsed < TimeSpan.FromSeconds(8), $"took {started.Elapsed} to give up");
+    }
+
+    [Fact]
+    public async Task A_resp_port_in_use_stops_startup_without_waiting_out_the_readiness_delay()
+    {
+        // The server never listened, so no load balancer has to see its 503 first: it used to wait the delay anyway.
+        using var holder = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        holder.Start();
+        var port = ((System.Net.IPEndPoint)holder.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var started = Stopwatch.StartNew();
+
+        var (exit, stdout, _) = await RunToExitAsync("--port", port, "--admin-port", "0", "--dir", _dir, "--shutdown-readiness-delay", "20000");
+
+        Assert.Equal(1, exit);
+        Assert.Contains($"Could not listen on 127.0.0.1:{port}: ", stdout, StringComparison.Ordinal);
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(10), $"took {started.Elapsed} to give up");
+    }
+
+    [Theory]
+    [InlineData("requirepass \"a\\x41b\"", "aAb")]
+    [InlineData("requirepass \"a\\tb\\\\c\"", "a\tb\\c")]
+    [InlineData("requirepass 'it\\'s'", "it's")]
+    [InlineData("requirepass ab\"c d\"", "abc d")]
+    [InlineData("requirepass pass\u00a0word", "pass\u00a0word")]
+    [InlineData("  requirepass   spaced  ", "spaced")]
+    public void A_config_line_is_split_as_redis_splits_it(string line, string password)
+    {
+        // redis.conf lines go through sdssplitargs, the same splitter as inline requests.
+        var file = Write("quoting.conf", line);
+        using var basalt = ServerProcess.StartBasalt(new BasaltStart { ConfigFile = file });
+        using var redis = ServerProcess.StartRedis(file);
+        foreach (var server in new[] { redis, basalt })
+        {
+            using var c = server.Connect();
+            Assert.Equal("OK", c.Call("AUTH", password).Text);
+            Assert.Equal(password, c.Call("CONFIG", "GET", "requirepass").Items![1].Text);
+        }
+    }
+
+    [Fact]
+    public void Config_get_dir_answers_the_absolute_path_as_redis_does()
+    {
+        using var server = ServerProcess.StartBasalt(new BasaltStart(["--port", "0", "--admin-port", "0", "--dir", "rel-data"]) { Defaults = false, WorkingDirectory = _dir });
+        using var c = server.Connect();
+        Assert.Equal(["dir", Path.Combine(_dir, "rel-data")], c.Call("CONFIG", "GET", "dir").Items!.Select(v => v.Text!).ToArray());
     }
 
     [Fact]
