@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Basalt.Server;
 using Basalt.Server.Observability;
@@ -63,6 +64,23 @@ if (files < floor)
 
 using var logs = new LogSetup(config.LogLevel);
 await using var server = new BasaltServer(config, logs);
+
+// SIGTERM and SIGINT are ours from before the start, so one that arrives while the server starts is not the runtime's
+// default (death by the signal): it stops the server as soon as the start has finished (0 starting, 1 started, 2 a stop
+// was asked for while starting).
+var phase = new StrongBox<int>(0);
+void OnSignal(PosixSignalContext ctx, string name)
+{
+    ctx.Cancel = true;
+    logs.Server.SignalReceived(name);
+    if (Interlocked.CompareExchange(ref phase.Value, 2, 0) != 0)
+    {
+        server.RequestStop();
+    }
+}
+
+using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => OnSignal(ctx, "SIGTERM"));
+using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => OnSignal(ctx, "SIGINT"));
 try
 {
     await server.StartAsync();
@@ -78,18 +96,10 @@ catch (ConfigException ex)
     return 1;
 }
 
-using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
+if (Interlocked.CompareExchange(ref phase.Value, 1, 0) == 2)
 {
-    ctx.Cancel = true;
-    logs.Server.SignalReceived("SIGTERM");
     server.RequestStop();
-});
-using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx =>
-{
-    ctx.Cancel = true;
-    logs.Server.SignalReceived("SIGINT");
-    server.RequestStop();
-});
+}
 
 await server.WaitUntilStoppedAsync();
 logs.Server.Exiting();

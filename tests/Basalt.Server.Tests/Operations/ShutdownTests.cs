@@ -125,4 +125,26 @@ public sealed class ShutdownTests
         Assert.True(server.WaitForExit(TimeSpan.FromSeconds(30)));
         Assert.Equal(0, server.ExitCode);
     }
+
+    [Fact]
+    public void SIGTERM_while_the_server_starts_stops_it_cleanly_once_started()
+    {
+        // The handlers were installed only after the start, so a SIGTERM during it killed the process by the signal.
+        using var server = ServerProcess.StartBasalt(new BasaltStart("--shards", "2")
+        {
+            Environment = new Dictionary<string, string> { ["BASALT_TEST_HOLD_LISTENER"] = "1" },
+            Stdin = true,
+            ReadyLine = "holding the listener",
+        });
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", server.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            kill.WaitForExit(5000);
+        }
+
+        Assert.True(server.WaitForLog("Received SIGTERM", TimeSpan.FromSeconds(10)), server.Log);
+        server.WriteLine("go"); // lets the start finish
+        Assert.True(server.WaitForExit(TimeSpan.FromSeconds(30)), "the server did not exit");
+        Assert.Equal(0, server.ExitCode);
+        Assert.Contains("ready to exit", server.Log, StringComparison.Ordinal);
+    }
 }
