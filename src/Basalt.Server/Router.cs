@@ -32,11 +32,20 @@ internal sealed class Router(BasaltServer server)
         _handlers[spec.Id] = handler;
     }
 
+    /// <summary>
+    /// A command by its full name, "name" or "container|sub", as Redis's lookupCommandBySds finds it: strictly, so a
+    /// second '|', or a '|' after a command without subcommands, finds nothing.
+    /// </summary>
     public CommandSpec? FindFull(string fullName)
     {
         var parts = fullName.Split('|');
         var spec = server.Commands.Find(parts[0]);
-        return parts.Length == 1 || spec?.Subcommands is null ? spec : spec.Subcommands.GetValueOrDefault(parts[1]);
+        return parts.Length switch
+        {
+            1 => spec,
+            2 => spec?.Subcommands?.GetValueOrDefault(parts[1]),
+            _ => null,
+        };
     }
 
     /// <summary>Resolves a request. On rejection, writes the error to <paramref name="errors"/> if given.</summary>
@@ -79,6 +88,8 @@ internal sealed class Router(BasaltServer server)
                     conn.Loop.Stats.CountErrorCode("ERR"u8);
                 }
 
+                // No command was found, as for an unknown name: CLIENT LIST shows cmd=NULL, as in Redis.
+                spec = null;
                 return Route.Rejected;
             }
 

@@ -97,7 +97,8 @@ public static class KeyCommands
 
     private static void Persist(ref CommandContext ctx)
     {
-        var e = ctx.Db.Find(ctx.Args[1], ctx.NowMs);
+        // Redis's lookupKeyWrite: the key's idle time restarts (OBJECT IDLETIME), as for the EXPIRE family.
+        var e = ctx.Db.Touch(ctx.Args[1], ctx.NowMs);
         if (e is null || e.ExpireAtMs < 0)
         {
             ctx.Reply.Integer(0);
@@ -186,7 +187,7 @@ public static class KeyCommands
             when += ctx.NowMs;
         }
 
-        var e = ctx.Db.Find(ctx.Args[1], ctx.NowMs);
+        var e = ctx.Db.Touch(ctx.Args[1], ctx.NowMs);
         if (e is null)
         {
             ctx.Reply.Integer(0);

@@ -250,7 +250,8 @@ internal static class CommandIntrospection
         var target = c.Loop.Server.Commands.Find(cmd[0]);
         if (target?.Subcommands is not null && cmd.Count >= 2)
         {
-            target = CommandTable.FindSub(target, cmd[1]) ?? target;
+            // As Redis's lookupCommand: an unknown subcommand is no command at all.
+            target = CommandTable.FindSub(target, cmd[1]);
         }
 
         if (target is null)

@@ -496,6 +496,11 @@ internal sealed unsafe class Connection
                 {
                     MakeBarrier(argStart, argCount);
                 }
+                else
+                {
+                    // As Redis's lastcmd: the command looked up, refused or not (arity, auth), or NULL if none was found.
+                    LastCommand = spec?.FullName ?? "NULL";
+                }
 
                 return;
             default:

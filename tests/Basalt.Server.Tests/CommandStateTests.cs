@@ -1,0 +1,79 @@
+using Basalt.Testing;
+
+namespace Basalt.Server.Tests;
+
+/// <summary>
+/// What a command leaves behind, compared with a redis-server 7.0 started alongside with the same settings: the
+/// command CLIENT LIST shows for a client, a key's idle time, and DEBUG's argument handling.
+/// </summary>
+public sealed class CommandStateTests : IDisposable
+{
+    private readonly ServerProcess _basalt = ServerProcess.StartBasalt("--shards", "2", "--enable-debug-command", "yes");
+    private readonly ServerProcess _redis = ServerProcess.StartRedis("--enable-debug-command", "yes");
+
+    public void Dispose()
+    {
+        _basalt.Dispose();
+        _redis.Dispose();
+    }
+
+    [Fact]
+    public void Client_list_shows_the_command_looked_up_even_when_refused_and_NULL_when_none_was_found()
+    {
+        foreach (var server in new[] { _redis, _basalt })
+        {
+            using var a = server.Connect();
+            using var b = server.Connect();
+            var id = a.Call("CLIENT", "ID").Integer.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            string Cmd() => b.Call("CLIENT", "LIST", "ID", id).Text!.Split(' ').Single(f => f.StartsWith("cmd=", StringComparison.Ordinal));
+
+            Assert.Equal("PONG", a.Call("PING").Text);
+            Assert.StartsWith("ERR unknown command", a.Call("NOSUCH").Text, StringComparison.Ordinal);
+            Assert.Equal("cmd=NULL", Cmd());
+            Assert.Equal("OK", a.Call("SET", "k", "v").Text);
+            Assert.StartsWith("ERR unknown subcommand", a.Call("CLIENT", "FOO").Text, StringComparison.Ordinal);
+            Assert.Equal("cmd=NULL", Cmd());
+            Assert.StartsWith("ERR wrong number of arguments", a.Call("GET").Text, StringComparison.Ordinal);
+            Assert.Equal("cmd=get", Cmd());
+        }
+    }
+
+    [Fact]
+    public void Expire_and_persist_restart_the_idle_time_as_writes_do()
+    {
+        using var r = _redis.Connect();
+        using var b = _basalt.Connect();
+        foreach (var c in new[] { r, b })
+        {
+            Assert.Equal("OK", c.Call("SET", "idle:e", "v").Text);
+            Assert.Equal("OK", c.Call("SET", "idle:p", "v", "EX", "100").Text);
+        }
+
+        Thread.Sleep(2500);
+        foreach (var c in new[] { r, b })
+        {
+            Assert.Equal(1, c.Call("EXPIRE", "idle:e", "100").Integer);
+            Assert.Equal(1, c.Call("PERSIST", "idle:p").Integer);
+            Assert.Equal(0, c.Call("OBJECT", "IDLETIME", "idle:e").Integer);
+            Assert.Equal(0, c.Call("OBJECT", "IDLETIME", "idle:p").Integer);
+        }
+    }
+
+    [Theory]
+    [InlineData("DEBUG", "foo")]
+    [InlineData("DEBUG", "SLEEP")]
+    [InlineData("DEBUG", "SLEEP", "0", "1")]
+    [InlineData("DEBUG", "SLEEP", "abc")]
+    [InlineData("DEBUG", "SLEEP", "")]
+    [InlineData("DEBUG", "SLEEP", "0x0")]
+    [InlineData("DEBUG", "SLEEP", " 0.01 ")]
+    [InlineData("DEBUG", "SLEEP", "1e-2x")]
+    public void Debug_answers_as_redis_does(params string[] command)
+    {
+        using var r = _redis.Connect();
+        using var b = _basalt.Connect();
+        var expected = r.Call(command);
+        var actual = b.Call(command);
+        Assert.Equal((expected.Type, expected.Text), (actual.Type, actual.Text));
+    }
+}
