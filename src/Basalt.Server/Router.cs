@@ -2,6 +2,7 @@ using System.Text;
 using Basalt.Engine;
 using Basalt.Engine.Commands;
 using Basalt.Protocol;
+using Basalt.Server.Commands;
 using Basalt.Server.Observability;
 using Basalt.Server.Shards;
 
@@ -24,6 +25,7 @@ internal delegate void ConnectionHandler(Connection conn, ArgView args, CommandS
 internal sealed class Router(BasaltServer server)
 {
     private readonly ConnectionHandler?[] _handlers = new ConnectionHandler?[server.Commands.AllById.Count];
+    private readonly CommandSpec? _debug = server.Commands.Find("debug");
     private long _securityWarnedAt;
 
     public void Handle(string fullName, ConnectionHandler handler)
@@ -101,6 +103,19 @@ internal sealed class Router(BasaltServer server)
             if (errors is not null)
             {
                 errors.Error(Errors.WrongArity(spec.FullName));
+                conn.Loop.Stats.Rejected[spec.Id]++;
+                conn.Loop.Stats.CountErrorCode("ERR"u8);
+            }
+
+            return Route.Rejected;
+        }
+
+        // Redis's protected commands: refused by enable-debug-command before the auth check, and counted as rejected.
+        if (ReferenceEquals(spec, _debug) && !DebugCommands.Allowed(conn))
+        {
+            if (errors is not null)
+            {
+                errors.Error(DebugCommands.NotAllowed);
                 conn.Loop.Stats.Rejected[spec.Id]++;
                 conn.Loop.Stats.CountErrorCode("ERR"u8);
             }

@@ -76,4 +76,35 @@ public sealed class CommandStateTests : IDisposable
         var actual = b.Call(command);
         Assert.Equal((expected.Type, expected.Text), (actual.Type, actual.Text));
     }
+
+    [Fact]
+    public void Client_list_takes_type_alone_or_ids_in_the_order_given()
+    {
+        foreach (var server in new[] { _redis, _basalt })
+        {
+            using var a = server.Connect();
+            using var b = server.Connect();
+            var ida = a.Call("CLIENT", "ID").Integer.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var idb = b.Call("CLIENT", "ID").Integer.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+            Assert.Equal("ERR Unknown client type 'FOO'", a.Call("CLIENT", "LIST", "TYPE", "FOO").Text);
+            Assert.Equal("ERR syntax error", a.Call("CLIENT", "LIST", "TYPE", "normal", "ID", ida).Text);
+            Assert.Equal("ERR syntax error", a.Call("CLIENT", "LIST", "TYPE", "normal", "TYPE", "normal").Text);
+            Assert.Equal("ERR syntax error", a.Call("CLIENT", "LIST", "ID").Text);
+            var lines = a.Call("CLIENT", "LIST", "ID", ida, idb, ida, "999999").Text!.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal([ida, idb, ida], lines.Select(l => l.Split(' ')[0]["id=".Length..]));
+        }
+    }
+
+    [Fact]
+    public void Debug_is_refused_by_its_setting_before_the_password_is_asked_for()
+    {
+        using var basalt = ServerProcess.StartBasalt("--shards", "2", "--requirepass", "pw");
+        using var redis = ServerProcess.StartRedis("--requirepass", "pw");
+        using var r = redis.Connect();
+        using var b = basalt.Connect();
+        var expected = r.Call("DEBUG", "SLEEP", "0").Text;
+        Assert.StartsWith("ERR DEBUG command not allowed.", expected, StringComparison.Ordinal);
+        Assert.Equal(expected, b.Call("DEBUG", "SLEEP", "0").Text);
+    }
 }

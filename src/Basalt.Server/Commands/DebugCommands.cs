@@ -13,13 +13,11 @@ namespace Basalt.Server.Commands;
 /// </summary>
 internal static class DebugCommands
 {
+    public const string NotAllowed = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+
+    /// <summary>Runs DEBUG; the router has already refused it where enable-debug-command doesn't allow it (<see cref="Allowed"/>).</summary>
     public static void Debug(Connection c, ArgView a, CommandSpec spec)
     {
-        if (!Allowed(c))
-        {
-            c.Output.Error("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
-            return;
-        }
 
         var sub = Encoding.UTF8.GetString(a[1]).ToLowerInvariant();
         if (sub == "sleep" && a.Count == 3)
@@ -110,7 +108,7 @@ internal static class DebugCommands
         return double.IsNaN(value) ? 0 : value;
     }
 
-    private static bool Allowed(Connection c) => c.Loop.Server.Config.DebugCommand switch
+    public static bool Allowed(Connection c) => c.Loop.Server.Config.DebugCommand switch
     {
         DebugCommandMode.Yes => true,
         DebugCommandMode.Local => c.RemoteEndPoint is { } ep && IPAddress.IsLoopback(ep.Address),

@@ -17,7 +17,7 @@ internal static class ClientTypes
     {
         var type = Encoding.UTF8.GetString(arg).ToLowerInvariant();
         matchesNobody = type is "master" or "replica" or "slave" or "pubsub";
-        error = matchesNobody || type == "normal" ? null : $"ERR Unknown client type '{type}'";
+        error = matchesNobody || type == "normal" ? null : $"ERR Unknown client type '{Encoding.UTF8.GetString(arg)}'";
         return error is null;
     }
 }
@@ -27,43 +27,41 @@ internal sealed class ClientListOp : LoopOp
 {
     public override bool SinglePhase => true;
 
-    private readonly List<string>[] _lines;
-    private readonly HashSet<long>? _ids;
+    private readonly List<(long Id, string Line)>[] _lines;
+    private readonly List<long>? _ids;
     private readonly bool _none;
 
+    /// <summary>As Redis 7.0 reads it: nothing, TYPE and one type (exactly), or ID and one or more ids; else a syntax error.</summary>
     public ClientListOp(in OpRequest r)
         : base(r)
     {
-        _lines = new List<string>[Slots.ShardCount];
-        for (var i = 2; i < Args.Count; i++)
+        _lines = new List<(long, string)>[Slots.ShardCount];
+        if (Args.Count == 4 && Is(Args[2], "TYPE"u8))
         {
-            if (Is(Args[i], "TYPE"u8) && i + 1 < Args.Count)
+            if (!ClientTypes.TryParse(Args[3], out _none, out var error))
             {
-                if (!ClientTypes.TryParse(Args[++i], out _none, out var error))
-                {
-                    EarlyError = error;
-                    return;
-                }
-            }
-            else if (Is(Args[i], "ID"u8) && i + 1 < Args.Count)
-            {
-                _ids ??= [];
-                while (++i < Args.Count)
-                {
-                    if (!Numbers.TryParseLong(Args[i], out var id))
-                    {
-                        EarlyError = "ERR Invalid client ID";
-                        return;
-                    }
-
-                    _ids.Add(id);
-                }
-            }
-            else
-            {
-                EarlyError = "ERR syntax error";
+                EarlyError = error;
                 return;
             }
+        }
+        else if (Args.Count > 3 && Is(Args[2], "ID"u8))
+        {
+            _ids = [];
+            for (var i = 3; i < Args.Count; i++)
+            {
+                if (!Numbers.TryParseLong(Args[i], out var id))
+                {
+                    EarlyError = "ERR Invalid client ID";
+                    return;
+                }
+
+                _ids.Add(id);
+            }
+        }
+        else if (Args.Count != 2)
+        {
+            EarlyError = "ERR syntax error";
+            return;
         }
 
         RouteAll();
@@ -71,12 +69,12 @@ internal sealed class ClientListOp : LoopOp
 
     public override void RunOnLoop(ShardLoop loop, int phase)
     {
-        var lines = new List<string>();
+        var lines = new List<(long, string)>();
         foreach (var c in loop.Connections)
         {
             if (!_none && (_ids is null || _ids.Contains(c.Id)))
             {
-                lines.Add(ConnectionCommands.ClientLine(c));
+                lines.Add((c.Id, ConnectionCommands.ClientLine(c)));
             }
         }
 
@@ -86,9 +84,32 @@ internal sealed class ClientListOp : LoopOp
     public override void Reply(ReplyBuffer reply)
     {
         var sb = new StringBuilder();
-        foreach (var l in _lines.SelectMany(x => x).OrderBy(l => l, StringComparer.Ordinal))
+        if (_ids is not null)
         {
-            sb.Append(l).Append('\n');
+            // As Redis: one line per id asked for, in the order asked, repeats included; ids of no client are skipped.
+            var byId = new Dictionary<long, string>();
+            foreach (var shard in _lines)
+            {
+                foreach (var (id, line) in shard)
+                {
+                    byId[id] = line;
+                }
+            }
+
+            foreach (var id in _ids)
+            {
+                if (byId.TryGetValue(id, out var line))
+                {
+                    sb.Append(line).Append('\n');
+                }
+            }
+        }
+        else
+        {
+            foreach (var l in _lines.SelectMany(x => x).Select(x => x.Line).OrderBy(l => l, StringComparer.Ordinal))
+            {
+                sb.Append(l).Append('\n');
+            }
         }
 
         reply.Verbatim(Encoding.UTF8.GetBytes(sb.ToString()));
