@@ -18,6 +18,7 @@ public enum CommandFlags
     SkipSlowlog = 1 << 9,
     AllowBusy = 1 << 10,
     SkipMonitor = 1 << 11,
+    NoMulti = 1 << 12,
 }
 
 [Flags]

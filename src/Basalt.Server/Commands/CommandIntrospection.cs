@@ -14,7 +14,8 @@ internal static class CommandIntrospection
         (CommandFlags.Write, "write"), (CommandFlags.ReadOnly, "readonly"), (CommandFlags.DenyOom, "denyoom"),
         (CommandFlags.Admin, "admin"), (CommandFlags.NoScript, "noscript"), (CommandFlags.Loading, "loading"),
         (CommandFlags.Stale, "stale"), (CommandFlags.SkipMonitor, "skip_monitor"), (CommandFlags.SkipSlowlog, "skip_slowlog"),
-        (CommandFlags.Fast, "fast"), (CommandFlags.NoAuth, "no_auth"), (CommandFlags.AllowBusy, "allow_busy"),
+        (CommandFlags.Fast, "fast"), (CommandFlags.NoAuth, "no_auth"), (CommandFlags.NoMulti, "no_multi"),
+        (CommandFlags.AllowBusy, "allow_busy"),
     ];
 
     private static readonly (AclCategories Cat, string Name)[] AclNames =
