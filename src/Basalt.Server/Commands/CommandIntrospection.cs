@@ -156,8 +156,9 @@ internal static class CommandIntrospection
 
     private static void List(Connection c, ArgView a, CommandSpec spec)
     {
+        // As Redis 7.0: every command and, after it, each of its subcommands, named and matched by full name.
         var table = c.Loop.Server.Commands;
-        IEnumerable<CommandSpec> all = table.Commands;
+        IEnumerable<CommandSpec> all = table.Commands.SelectMany(s => s.Subcommands is null ? [s] : s.Subcommands.Values.Prepend(s));
         if (a.Count > 2)
         {
             if (a.Count != 5 || !Is(a[2], "FILTERBY"u8))
@@ -174,7 +175,7 @@ internal static class CommandIntrospection
             else if (Is(a[3], "PATTERN"u8))
             {
                 var pattern = a[4].ToArray();
-                all = all.Where(s => Engine.Glob.Match(pattern, Encoding.UTF8.GetBytes(s.Name), nocase: true));
+                all = all.Where(s => Engine.Glob.Match(pattern, Encoding.UTF8.GetBytes(s.FullName), nocase: true));
             }
             else if (Is(a[3], "MODULE"u8))
             {
@@ -187,7 +188,7 @@ internal static class CommandIntrospection
             }
         }
 
-        var names = all.Select(s => s.Name).ToList();
+        var names = all.Select(s => s.FullName).ToList();
         c.Output.ArrayHeader(names.Count);
         foreach (var n in names)
         {
