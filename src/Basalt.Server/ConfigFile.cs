@@ -7,9 +7,6 @@ namespace Basalt.Server;
 internal sealed class ConfigSource(string name)
 {
     public string Name { get; } = name;
-
-    /// <summary>Settings that append (save) already seen in this source; the first occurrence replaces the default.</summary>
-    public HashSet<string> Appended { get; } = new(StringComparer.OrdinalIgnoreCase);
 }
 
 /// <summary>
@@ -19,6 +16,10 @@ internal sealed class ConfigSource(string name)
 /// </summary>
 internal sealed class ConfigFileReader(ServerConfig config)
 {
+    // Settings that append (save) seen so far, in any source: the config file, its includes and the command line, as
+    // Redis's one save_loaded flag. The first occurrence replaces the default, the later ones add to it.
+    private readonly HashSet<string> _appended = new(StringComparer.OrdinalIgnoreCase);
+
     /// <summary>Nested includes deeper than this are refused: it catches include cycles too.</summary>
     public const int MaxIncludeDepth = 16;
 
@@ -77,7 +78,7 @@ internal sealed class ConfigFileReader(ServerConfig config)
         }
 
         var value = string.Join(' ', words.Skip(1));
-        if (setting.AppendsInFile && !source.Appended.Add(setting.Name) && value.Length > 0)
+        if (setting.AppendsInFile && !_appended.Add(setting.Name) && value.Length > 0)
         {
             value = (config.Get(setting.Name) + " " + value).Trim();
         }

@@ -319,6 +319,31 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Fact]
+    public void Save_lines_add_up_across_an_include_and_across_the_command_line()
+    {
+        // Redis keeps one "save seen" flag for the whole startup: the first save line replaces the default, and a later
+        // one in an included file, or on the command line, adds to it (redis-server 7.0: "900 1 60 10", "900 1 30 5").
+        var included = Write("more.conf", "save 60 10");
+        var withInclude = Write("main.conf", $"save 900 1\ninclude {included}");
+        var plain = Write("plain.conf", "save 900 1");
+        string Save(ServerProcess server)
+        {
+            using var c = server.Connect();
+            return c.Call("CONFIG", "GET", "save").Items![1].Text!;
+        }
+
+        using (var server = ServerProcess.StartBasalt(new BasaltStart { ConfigFile = withInclude }))
+        {
+            Assert.Equal("900 1 60 10", Save(server));
+        }
+
+        using (var server = ServerProcess.StartBasalt(new BasaltStart("--save", "30 5") { ConfigFile = plain }))
+        {
+            Assert.Equal("900 1 30 5", Save(server));
+        }
+    }
+
+    [Fact]
     public void Config_get_dir_answers_the_absolute_path_as_redis_does()
     {
         using var server = ServerProcess.StartBasalt(new BasaltStart(["--port", "0", "--admin-port", "0", "--dir", "rel-data"]) { Defaults = false, WorkingDirectory = _dir });
