@@ -108,6 +108,9 @@ public sealed class ServerConfig
     /// <summary>Redis's tcp-keepalive: seconds of silence before the kernel probes a client's socket; 0 turns probes off.</summary>
     public int TcpKeepAliveSeconds { get; private set; }
 
+    /// <summary>The largest maxclients a server may start with.</summary>
+    public const int StartupMaxClients = 1_000_000;
+
     /// <summary>
     /// Set at startup: the shard inboxes are sized for this many clients, so maxclients may be lowered
     /// at runtime but not raised past it (raising it needs a restart).
@@ -129,7 +132,14 @@ public sealed class ServerConfig
             throw new ArgumentException($"argument must be between 1 and {uint.MaxValue} inclusive");
         }
 
-        var ceiling = MaxClientsCeiling ?? 1_000_000;
+        if (MaxClientsCeiling is not { } ceiling)
+        {
+            // At startup: each shard's inbox holds 4 messages per client, allocated up front, so there is a ceiling.
+            return n <= StartupMaxClients
+                ? (int)n
+                : throw new ArgumentException($"Basalt supports at most {StartupMaxClients} clients (each shard's inbox is allocated for maxclients at startup)");
+        }
+
         return n <= ceiling
             ? (int)n
             : throw new ArgumentException($"the shard inboxes are sized for {ceiling} clients at startup, so maxclients can't go past that without a restart; try with {ceiling}");

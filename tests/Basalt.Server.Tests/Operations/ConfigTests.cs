@@ -352,6 +352,17 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Fact]
+    public async Task Maxclients_above_the_startup_ceiling_is_refused_naming_the_ceiling()
+    {
+        var (exit, stdout, stderr) = await RunToExitAsync("--port", "0", "--admin-port", "0", "--dir", _dir, "--maxclients", "2000000");
+
+        Assert.Equal(1, exit);
+        Assert.Equal(string.Empty, stdout);
+        var line = Assert.Single(stderr);
+        Assert.Equal("*** FATAL CONFIG ERROR *** command line: '--maxclients': 'maxclients': Basalt supports at most 1000000 clients (each shard's inbox is allocated for maxclients at startup)", line);
+    }
+
+    [Fact]
     public async Task A_data_dir_that_cannot_be_created_stops_startup_with_one_line()
     {
         var file = Write("not-a-dir", "plain file");
