@@ -431,7 +431,7 @@ internal static class ConnectionCommands
 
             if (pairs.Exists(p => p.Name == name))
             {
-                c.Output.Error($"ERR CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter");
+                new ErrorText().Add("ERR CONFIG SET failed (possibly related to argument '").Add(a[i]).Add("') - duplicate parameter").WriteTo(c.Output);
                 return;
             }
 
