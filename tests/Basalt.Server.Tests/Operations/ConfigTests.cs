@@ -268,9 +268,7 @@ public sealed class ConfigTests : IDisposable
     public async Task An_admin_port_in_use_stops_startup_at_once_naming_that_port()
     {
         // It used to name the RESP port, wait out a drain of loops that never started, and then abort (exit 134).
-        using var holder = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        holder.Start();
-        var adminPort = ((System.Net.IPEndPoint)holder.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        using var holder = HoldPort(out var adminPort);
         var started = Stopwatch.StartNew();
 
         var (exit, stdout, _) = await RunToExitAsync("--port", "0", "--admin-port", adminPort, "--dir", _dir);
@@ -285,9 +283,7 @@ public sealed class ConfigTests : IDisposable
     public async Task A_resp_port_in_use_stops_startup_without_waiting_out_the_readiness_delay()
     {
         // The server never listened, so no load balancer has to see its 503 first: it used to wait the delay anyway.
-        using var holder = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        holder.Start();
-        var port = ((System.Net.IPEndPoint)holder.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        using var holder = HoldPort(out var port);
         var started = Stopwatch.StartNew();
 
         var (exit, stdout, _) = await RunToExitAsync("--port", port, "--admin-port", "0", "--dir", _dir, "--shutdown-readiness-delay", "20000");
@@ -405,6 +401,15 @@ public sealed class ConfigTests : IDisposable
         Assert.Equal(0, exit);
         Assert.StartsWith(firstLine, stdout, StringComparison.Ordinal);
         Assert.Empty(stderr);
+    }
+
+    /// <summary>A loopback port something else listens on, for the length of a test.</summary>
+    private static System.Net.Sockets.TcpListener HoldPort(out string port)
+    {
+        var holder = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        holder.Start();
+        port = ((System.Net.IPEndPoint)holder.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return holder;
     }
 
     /// <summary>Runs the real server process to its exit, for startup errors: exit code, stdout, and stderr's non-empty lines.</summary>
