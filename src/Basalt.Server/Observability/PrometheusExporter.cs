@@ -119,8 +119,13 @@ public sealed class PrometheusExporter : IDisposable
     public static string EscapeHelp(string value) =>
         value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
 
+    /// <summary>
+    /// A sample value or bucket bound as Go's Prometheus client writes it (shortest round-trip digits,
+    /// a lower-case exponent with at least two digits: <c>1e-05</c>), so an <c>le</c> label names the same
+    /// series as other exporters' for the same bound.
+    /// </summary>
     public static string FormatValue(double v) =>
-        double.IsPositiveInfinity(v) ? "+Inf" : double.IsNegativeInfinity(v) ? "-Inf" : double.IsNaN(v) ? "NaN" : v.ToString("R", CultureInfo.InvariantCulture);
+        double.IsPositiveInfinity(v) ? "+Inf" : double.IsNegativeInfinity(v) ? "-Inf" : double.IsNaN(v) ? "NaN" : v.ToString("R", CultureInfo.InvariantCulture).Replace('E', 'e');
 
     private static bool IsCounter(Instrument i) =>
         i.GetType().IsGenericType && i.GetType().GetGenericTypeDefinition() is var d && (d == typeof(Counter<>) || d == typeof(ObservableCounter<>));

@@ -31,13 +31,19 @@ public sealed class ServerMetrics : IDisposable
             tags: null,
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
 
-        Meter.CreateObservableCounter("basalt.commands.processed", () => PerCommand(server, static s => s.Calls), "{command}", "Commands executed, by command.");
-        Meter.CreateObservableCounter("basalt.commands.failed", () => PerCommand(server, static s => s.Failed), "{command}", "Commands that replied with an error while executing, by command.");
-        Meter.CreateObservableCounter("basalt.commands.rejected", () => PerCommand(server, static s => s.Rejected), "{command}", "Commands refused before executing (arity, NOAUTH), by command.");
+        var commands = server.Commands.AllById.Count;
+        var processed = new SeriesSeen(commands);
+        var failed = new SeriesSeen(commands);
+        var rejected = new SeriesSeen(commands);
+        Meter.CreateObservableCounter("basalt.commands.processed", () => PerCommand(server, processed, static s => s.Calls), "{command}", "Commands executed, by command.");
+        Meter.CreateObservableCounter("basalt.commands.failed", () => PerCommand(server, failed, static s => s.Failed), "{command}", "Commands that replied with an error while executing, by command.");
+        Meter.CreateObservableCounter("basalt.commands.rejected", () => PerCommand(server, rejected, static s => s.Rejected), "{command}", "Commands refused before executing (arity, NOAUTH), by command.");
         Meter.CreateObservableGauge("basalt.clients.connected", () => server.ConnectedClients, "{client}", "Client connections open now.");
         Meter.CreateObservableCounter("basalt.clients.rejected", () => server.RejectedConnections, "{client}", "Connections refused because maxclients was reached.");
-        Meter.CreateObservableGauge("basalt.keys", () => PerDb(server, static g => g.Keys), "{key}", "Keys per database.");
-        Meter.CreateObservableGauge("basalt.keys.expiring", () => PerDb(server, static g => g.Expiring), "{key}", "Keys with a time to live, per database.");
+        var keys = new SeriesSeen(server.Options.Databases);
+        var expiring = new SeriesSeen(server.Options.Databases);
+        Meter.CreateObservableGauge("basalt.keys", () => PerDb(server, keys, static g => g.Keys), "{key}", "Keys per database.");
+        Meter.CreateObservableGauge("basalt.keys.expiring", () => PerDb(server, expiring, static g => g.Expiring), "{key}", "Keys with a time to live, per database.");
         Meter.CreateObservableCounter("basalt.keys.expired", () => Sum(server, static l => l.Store.Stats.ExpiredKeys), "{key}", "Keys removed because their time to live passed.");
 
         // No eviction policy exists yet (maxmemory is not supported), so nothing is ever evicted;
@@ -59,7 +65,7 @@ public sealed class ServerMetrics : IDisposable
 
     public void Dispose() => Meter.Dispose();
 
-    private static List<Measurement<long>> PerCommand(BasaltServer server, Func<LoopStats, long[]> counter)
+    private static List<Measurement<long>> PerCommand(BasaltServer server, SeriesSeen seen, Func<LoopStats, long[]> counter)
     {
         var specs = server.Commands.AllById;
         var totals = new long[specs.Count];
@@ -75,7 +81,7 @@ public sealed class ServerMetrics : IDisposable
         var result = new List<Measurement<long>>();
         for (var i = 0; i < totals.Length; i++)
         {
-            if (totals[i] != 0)
+            if (seen.Keep(i, totals[i]))
             {
                 result.Add(new Measurement<long>(totals[i], new KeyValuePair<string, object?>("command", specs[i].FullName)));
             }
@@ -106,8 +112,30 @@ public sealed class ServerMetrics : IDisposable
         return total;
     }
 
+    /// <summary>
+    /// Which labelled series of one instrument have been exported. A series appears with its first
+    /// non-zero value and from then on is exported at every scrape, 0 included: a gauge that vanished
+    /// when its database emptied would read as "no data" rather than 0, and a counter zeroed by
+    /// CONFIG RESETSTAT must show the reset. Read and written only by scrape callbacks, which the
+    /// exporter runs one scrape at a time.
+    /// </summary>
+    private sealed class SeriesSeen(int count)
+    {
+        private readonly bool[] _seen = new bool[count];
+
+        public bool Keep(int index, long value)
+        {
+            if (value != 0)
+            {
+                _seen[index] = true;
+            }
+
+            return _seen[index];
+        }
+    }
+
     /// <summary>Per-db key counts as each loop last published them (see <see cref="BasaltServer.PublishGaugesAsync"/>).</summary>
-    private static List<Measurement<long>> PerDb(BasaltServer server, Func<ShardGauges, long[]> pick)
+    private static List<Measurement<long>> PerDb(BasaltServer server, SeriesSeen seen, Func<ShardGauges, long[]> pick)
     {
         var totals = new long[server.Options.Databases];
         foreach (var loop in server.Loops)
@@ -122,7 +150,7 @@ public sealed class ServerMetrics : IDisposable
         var result = new List<Measurement<long>>();
         for (var d = 0; d < totals.Length; d++)
         {
-            if (totals[d] != 0)
+            if (seen.Keep(d, totals[d]))
             {
                 result.Add(new Measurement<long>(totals[d], new KeyValuePair<string, object?>("db", d.ToString(System.Globalization.CultureInfo.InvariantCulture))));
             }

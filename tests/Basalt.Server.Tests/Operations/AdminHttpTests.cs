@@ -63,6 +63,36 @@ public sealed class AdminHttpTests
     }
 
     [Fact]
+    public async Task A_series_once_exported_reports_zero_instead_of_vanishing_and_bounds_print_as_Go_does()
+    {
+        await using var s = await InProcessServer.StartAsync();
+        using var c = s.Connect();
+        Assert.Equal("OK", c.Call("SET", "k", "v", "EX", "100").Text);
+        var full = await s.ScrapeAsync();
+        Assert.Equal(1, full["basalt_keys"].Value(("db", "0")));
+        Assert.Equal(1, full["basalt_keys_expiring"].Value(("db", "0")));
+        Assert.Equal(1, full["basalt_commands_processed_total"].Value(("command", "set")));
+
+        // An emptied database is a gauge at 0, and a counter CONFIG RESETSTAT zeroed shows the reset.
+        Assert.Equal("OK", c.Call("FLUSHALL").Text);
+        Assert.Equal("OK", c.Call("CONFIG", "RESETSTAT").Text);
+        var empty = await s.ScrapeAsync();
+        Assert.Equal(0, empty["basalt_keys"].Value(("db", "0")));
+        Assert.Equal(0, empty["basalt_keys_expiring"].Value(("db", "0")));
+        Assert.Equal(0, empty["basalt_commands_processed_total"].Value(("command", "set")));
+
+        // A database or command never used is still not listed.
+        Assert.Null(empty["basalt_keys"].Value(("db", "1")));
+        Assert.Null(empty["basalt_commands_processed_total"].Value(("command", "getrange")));
+
+        using var response = await s.Http.GetAsync("/metrics");
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.Contains("le=\"1e-05\"", text, StringComparison.Ordinal);
+        Assert.Contains("le=\"2.5e-05\"", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("E-0", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Two_servers_in_one_process_each_export_only_their_own_instruments()
     {
         await using (var a = await InProcessServer.StartAsync())
