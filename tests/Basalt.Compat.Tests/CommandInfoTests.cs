@@ -62,6 +62,73 @@ public sealed class CommandInfoTests(Oracles oracles)
         Assert.Empty(differences);
     }
 
+    [Fact]
+    public void Every_command_documents_the_redis_version_and_group_redis_does()
+    {
+        using var basalt = Differential.Open(oracles.Basalt, 2);
+        using var redis = Differential.Open(oracles.Redis, 2);
+        var differences = new List<string>();
+        var compared = 0;
+        foreach (var name in basalt.Call("COMMAND", "LIST").Items!.Select(i => i.Text!).Where(n => !n.Contains('|', StringComparison.Ordinal)))
+        {
+            var ours = Docs(basalt, name);
+            var theirs = Docs(redis, name);
+            Assert.NotNull(ours);
+            if (theirs is null)
+            {
+                continue;
+            }
+
+            Compare(name, ours, theirs);
+            var ourSubs = Fields(ours.GetValueOrDefault("subcommands"));
+            var theirSubs = Fields(theirs.GetValueOrDefault("subcommands"));
+            foreach (var (sub, doc) in ourSubs)
+            {
+                if (theirSubs.TryGetValue(sub, out var theirDoc))
+                {
+                    Compare(sub, Fields(doc), Fields(theirDoc));
+                }
+            }
+        }
+
+        Assert.True(compared > 80, $"only {compared} commands compared");
+        Assert.Empty(differences);
+
+        void Compare(string name, Dictionary<string, RespValue> ours, Dictionary<string, RespValue> theirs)
+        {
+            compared++;
+            foreach (var field in new[] { "since", "group" })
+            {
+                var a = ours.GetValueOrDefault(field)?.Text;
+                var b = theirs.GetValueOrDefault(field)?.Text;
+                if (a != b)
+                {
+                    differences.Add($"{name} {field}: basalt '{a}', redis '{b}'");
+                }
+            }
+        }
+    }
+
+    /// <summary>COMMAND DOCS for one command as field → value, or null when the server doesn't know it.</summary>
+    private static Dictionary<string, RespValue>? Docs(RespConnection c, string name)
+    {
+        var reply = c.Call("COMMAND", "DOCS", name).Items!;
+        return reply.Count == 0 ? null : Fields(reply[1]);
+    }
+
+    /// <summary>A RESP2 flat list of name, value pairs (the shape of a RESP3 map) as a dictionary.</summary>
+    private static Dictionary<string, RespValue> Fields(RespValue? pairs)
+    {
+        var result = new Dictionary<string, RespValue>(StringComparer.Ordinal);
+        var items = pairs?.Items ?? [];
+        for (var i = 0; i + 1 < items.Count; i += 2)
+        {
+            result[items[i].Text!] = items[i + 1];
+        }
+
+        return result;
+    }
+
     private static string Types(ServerProcess server, string command)
     {
         using var c = Differential.Open(server, 3);

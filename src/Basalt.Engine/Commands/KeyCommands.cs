@@ -12,35 +12,35 @@ public static class KeyCommands
 
     public static void Register(CommandTable t)
     {
-        void K(string name, int arity, CommandFlags flags, AclCategories acl, KeyedHandler h, string summary) =>
-            StringCommands.Keyed(t, name, arity, flags, acl, h, summary, "generic");
+        void K(string name, int arity, CommandFlags flags, AclCategories acl, KeyedHandler h, string summary, string since = "1.0.0") =>
+            StringCommands.Keyed(t, name, arity, flags, acl, h, summary, "generic", since);
 
         K("type", 2, CommandFlags.ReadOnly | CommandFlags.Fast, KeyRead, Type, "Determines the type of value stored at a key.");
         K("ttl", 2, CommandFlags.ReadOnly | CommandFlags.Fast, KeyRead, Ttl, "Returns the expiration time in seconds of a key.");
-        K("pttl", 2, CommandFlags.ReadOnly | CommandFlags.Fast, KeyRead, PTtl, "Returns the expiration time in milliseconds of a key.");
-        K("expiretime", 2, CommandFlags.ReadOnly | CommandFlags.Fast, KeyRead, ExpireTime, "Returns the expiration time of a key as a Unix timestamp.");
-        K("pexpiretime", 2, CommandFlags.ReadOnly | CommandFlags.Fast, KeyRead, PExpireTime, "Returns the expiration time of a key as a Unix milliseconds timestamp.");
-        K("persist", 2, CommandFlags.Write | CommandFlags.Fast, KeyWrite, Persist, "Removes the expiration time of a key.");
+        K("pttl", 2, CommandFlags.ReadOnly | CommandFlags.Fast, KeyRead, PTtl, "Returns the expiration time in milliseconds of a key.", since: "2.6.0");
+        K("expiretime", 2, CommandFlags.ReadOnly | CommandFlags.Fast, KeyRead, ExpireTime, "Returns the expiration time of a key as a Unix timestamp.", since: "7.0.0");
+        K("pexpiretime", 2, CommandFlags.ReadOnly | CommandFlags.Fast, KeyRead, PExpireTime, "Returns the expiration time of a key as a Unix milliseconds timestamp.", since: "7.0.0");
+        K("persist", 2, CommandFlags.Write | CommandFlags.Fast, KeyWrite, Persist, "Removes the expiration time of a key.", since: "2.2.0");
         K("expire", -3, CommandFlags.Write | CommandFlags.Fast, KeyWrite, Expire, "Sets the expiration time of a key in seconds.");
-        K("pexpire", -3, CommandFlags.Write | CommandFlags.Fast, KeyWrite, PExpire, "Sets the expiration time of a key in milliseconds.");
-        K("expireat", -3, CommandFlags.Write | CommandFlags.Fast, KeyWrite, ExpireAt, "Sets the expiration time of a key to a Unix timestamp.");
-        K("pexpireat", -3, CommandFlags.Write | CommandFlags.Fast, KeyWrite, PExpireAt, "Sets the expiration time of a key to a Unix milliseconds timestamp.");
+        K("pexpire", -3, CommandFlags.Write | CommandFlags.Fast, KeyWrite, PExpire, "Sets the expiration time of a key in milliseconds.", since: "2.6.0");
+        K("expireat", -3, CommandFlags.Write | CommandFlags.Fast, KeyWrite, ExpireAt, "Sets the expiration time of a key to a Unix timestamp.", since: "1.2.0");
+        K("pexpireat", -3, CommandFlags.Write | CommandFlags.Fast, KeyWrite, PExpireAt, "Sets the expiration time of a key to a Unix milliseconds timestamp.", since: "2.6.0");
         K("move", 3, CommandFlags.Write | CommandFlags.Fast, KeyWrite, Move, "Moves a key to another database.");
         t.Find("move")!.OtherDbArg = 2;
 
         var objectSubs = new Dictionary<string, CommandSpec>
         {
-            ["encoding"] = ObjectSub("encoding", ObjectEncoding, "Returns the internal encoding of a Redis object."),
-            ["freq"] = ObjectSub("freq", ObjectFreq, "Returns the logarithmic access frequency counter of a Redis object."),
-            ["idletime"] = ObjectSub("idletime", ObjectIdleTime, "Returns the time since the last access to a Redis object."),
-            ["refcount"] = ObjectSub("refcount", ObjectRefCount, "Returns the reference count of a value of a key."),
+            ["encoding"] = ObjectSub("encoding", ObjectEncoding, "Returns the internal encoding of a Redis object.", "2.2.3"),
+            ["freq"] = ObjectSub("freq", ObjectFreq, "Returns the logarithmic access frequency counter of a Redis object.", "4.0.0"),
+            ["idletime"] = ObjectSub("idletime", ObjectIdleTime, "Returns the time since the last access to a Redis object.", "2.2.3"),
+            ["refcount"] = ObjectSub("refcount", ObjectRefCount, "Returns the reference count of a value of a key.", "2.2.3"),
         };
-        t.Add(new CommandSpec { Name = "object", Arity = -2, Kind = CommandKind.Connection, Subcommands = objectSubs, Acl = AclCategories.Slow, Summary = "A container for object introspection commands." });
+        t.Add(new CommandSpec { Name = "object", Arity = -2, Kind = CommandKind.Connection, Subcommands = objectSubs, Acl = AclCategories.Slow, Summary = "A container for object introspection commands.", Since = "2.2.3" });
 
         MultiKeyOps.Register(t);
     }
 
-    private static CommandSpec ObjectSub(string name, KeyedHandler h, string summary) => new()
+    private static CommandSpec ObjectSub(string name, KeyedHandler h, string summary, string since) => new()
     {
         Name = name,
         Arity = 3,
@@ -52,6 +52,7 @@ public static class KeyCommands
         Kind = CommandKind.Keyed,
         Keyed = h,
         Summary = summary,
+        Since = since,
     };
 
     private static void Type(ref CommandContext ctx)

@@ -12,16 +12,16 @@ public static class KeyspaceOps
     public static void Register(CommandTable t)
     {
         Global(t, "keys", 2, CommandFlags.ReadOnly, AclCategories.Keyspace | AclCategories.Read | AclCategories.Slow | AclCategories.Dangerous, static (in OpRequest r) => new KeysOp(r), "Returns all key names that match a pattern.");
-        Global(t, "scan", -2, CommandFlags.ReadOnly, AclCategories.Keyspace | AclCategories.Read | AclCategories.Slow, static (in OpRequest r) => new ScanOp(r), "Iterates over the key names in the database.");
+        Global(t, "scan", -2, CommandFlags.ReadOnly, AclCategories.Keyspace | AclCategories.Read | AclCategories.Slow, static (in OpRequest r) => new ScanOp(r), "Iterates over the key names in the database.", since: "2.8.0");
         Global(t, "randomkey", 1, CommandFlags.ReadOnly, AclCategories.Keyspace | AclCategories.Read | AclCategories.Slow, static (in OpRequest r) => new RandomKeyOp(r), "Returns a random key name from the database.");
         Global(t, "dbsize", 1, CommandFlags.ReadOnly | CommandFlags.Fast, AclCategories.Keyspace | AclCategories.Read | AclCategories.Fast, static (in OpRequest r) => new DbSizeOp(r), "Returns the number of keys in the database.", "server");
         Global(t, "flushdb", -1, CommandFlags.Write, AclCategories.Keyspace | AclCategories.Write | AclCategories.Slow | AclCategories.Dangerous, static (in OpRequest r) => new FlushOp(r, all: false), "Remove all keys from the current database.", "server");
         Global(t, "flushall", -1, CommandFlags.Write, AclCategories.Keyspace | AclCategories.Write | AclCategories.Slow | AclCategories.Dangerous, static (in OpRequest r) => new FlushOp(r, all: true), "Removes all keys from all databases.", "server");
-        Global(t, "swapdb", 3, CommandFlags.Write | CommandFlags.Fast, AclCategories.Keyspace | AclCategories.Write | AclCategories.Fast | AclCategories.Dangerous, static (in OpRequest r) => new SwapDbOp(r), "Swaps two Redis databases.", "server");
+        Global(t, "swapdb", 3, CommandFlags.Write | CommandFlags.Fast, AclCategories.Keyspace | AclCategories.Write | AclCategories.Fast | AclCategories.Dangerous, static (in OpRequest r) => new SwapDbOp(r), "Swaps two Redis databases.", "server", since: "4.0.0");
     }
 
-    private static void Global(CommandTable t, string name, int arity, CommandFlags flags, AclCategories acl, OpFactory factory, string summary, string group = "generic") =>
-        t.Add(new CommandSpec { Name = name, Arity = arity, Flags = flags, Acl = acl, Kind = CommandKind.Global, CreateOp = factory, Summary = summary, Group = group });
+    private static void Global(CommandTable t, string name, int arity, CommandFlags flags, AclCategories acl, OpFactory factory, string summary, string group = "generic", string since = "1.0.0") =>
+        t.Add(new CommandSpec { Name = name, Arity = arity, Flags = flags, Acl = acl, Kind = CommandKind.Global, CreateOp = factory, Summary = summary, Group = group, Since = since });
 
     internal sealed class KeysOp : ShardOp
     {

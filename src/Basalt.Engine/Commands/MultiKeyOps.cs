@@ -11,15 +11,15 @@ internal static class MultiKeyOps
     public static void Register(CommandTable t)
     {
         Multi(t, "del", -2, CommandFlags.Write, AclCategories.Write | AclCategories.Slow, 1, -1, static (in OpRequest r) => new CountOp(r, CountOp.Mode.Delete), "Deletes one or more keys.");
-        Multi(t, "unlink", -2, CommandFlags.Write | CommandFlags.Fast, AclCategories.Write | AclCategories.Fast, 1, -1, static (in OpRequest r) => new CountOp(r, CountOp.Mode.Delete), "Asynchronously deletes one or more keys.");
+        Multi(t, "unlink", -2, CommandFlags.Write | CommandFlags.Fast, AclCategories.Write | AclCategories.Fast, 1, -1, static (in OpRequest r) => new CountOp(r, CountOp.Mode.Delete), "Asynchronously deletes one or more keys.", since: "4.0.0");
         Multi(t, "exists", -2, CommandFlags.ReadOnly | CommandFlags.Fast, AclCategories.Read | AclCategories.Fast, 1, -1, static (in OpRequest r) => new CountOp(r, CountOp.Mode.Exists), "Determines whether one or more keys exist.");
-        Multi(t, "touch", -2, CommandFlags.ReadOnly | CommandFlags.Fast, AclCategories.Read | AclCategories.Fast, 1, -1, static (in OpRequest r) => new CountOp(r, CountOp.Mode.Touch), "Returns the number of existing keys out of those specified after updating the time they were last accessed.");
+        Multi(t, "touch", -2, CommandFlags.ReadOnly | CommandFlags.Fast, AclCategories.Read | AclCategories.Fast, 1, -1, static (in OpRequest r) => new CountOp(r, CountOp.Mode.Touch), "Returns the number of existing keys out of those specified after updating the time they were last accessed.", since: "3.2.1");
         Multi(t, "rename", 3, CommandFlags.Write, AclCategories.Write | AclCategories.Slow, 1, 2, static (in OpRequest r) => new RenameOp(r, nx: false), "Renames a key and overwrites the destination.");
         Multi(t, "renamenx", 3, CommandFlags.Write | CommandFlags.Fast, AclCategories.Write | AclCategories.Fast, 1, 2, static (in OpRequest r) => new RenameOp(r, nx: true), "Renames a key only when the target key name doesn't exist.");
-        Multi(t, "copy", -3, CommandFlags.Write | CommandFlags.DenyOom, AclCategories.Write | AclCategories.Slow, 1, 2, static (in OpRequest r) => new CopyOp(r), "Copies the value of a key to a new key.");
+        Multi(t, "copy", -3, CommandFlags.Write | CommandFlags.DenyOom, AclCategories.Write | AclCategories.Slow, 1, 2, static (in OpRequest r) => new CopyOp(r), "Copies the value of a key to a new key.", since: "6.2.0");
     }
 
-    private static void Multi(CommandTable t, string name, int arity, CommandFlags flags, AclCategories acl, int first, int last, OpFactory factory, string summary) =>
+    private static void Multi(CommandTable t, string name, int arity, CommandFlags flags, AclCategories acl, int first, int last, OpFactory factory, string summary, string since = "1.0.0") =>
         t.Add(new CommandSpec
         {
             Name = name,
@@ -32,6 +32,7 @@ internal static class MultiKeyOps
             Kind = CommandKind.Multi,
             CreateOp = factory,
             Summary = summary,
+            Since = since,
         });
 }
 

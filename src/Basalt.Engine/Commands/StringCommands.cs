@@ -16,21 +16,21 @@ public static partial class StringCommands
         Keyed(t, "get", 2, CommandFlags.ReadOnly | CommandFlags.Fast, ReadFast, Get, "Returns the string value of a key.");
         Keyed(t, "set", -3, CommandFlags.Write | CommandFlags.DenyOom, WriteSlow, Set, "Sets the string value of a key, ignoring its type.");
         Keyed(t, "setnx", 3, CommandFlags.Write | CommandFlags.DenyOom | CommandFlags.Fast, WriteFast, SetNx, "Set the string value of a key only when the key doesn't exist.");
-        Keyed(t, "setex", 4, CommandFlags.Write | CommandFlags.DenyOom, WriteSlow, SetEx, "Sets the string value and expiration time of a key.");
-        Keyed(t, "psetex", 4, CommandFlags.Write | CommandFlags.DenyOom, WriteSlow, PSetEx, "Sets both string value and expiration time in milliseconds of a key.");
+        Keyed(t, "setex", 4, CommandFlags.Write | CommandFlags.DenyOom, WriteSlow, SetEx, "Sets the string value and expiration time of a key.", since: "2.0.0");
+        Keyed(t, "psetex", 4, CommandFlags.Write | CommandFlags.DenyOom, WriteSlow, PSetEx, "Sets both string value and expiration time in milliseconds of a key.", since: "2.6.0");
         Keyed(t, "getset", 3, CommandFlags.Write | CommandFlags.DenyOom | CommandFlags.Fast, WriteFast, GetSet, "Returns the previous string value of a key after setting it to a new value.");
-        Keyed(t, "getdel", 2, CommandFlags.Write | CommandFlags.Fast, WriteFast, GetDel, "Returns the string value of a key after deleting the key.");
-        Keyed(t, "getex", -2, CommandFlags.Write | CommandFlags.Fast, WriteFast, GetEx, "Returns the string value of a key after setting its expiration time.");
-        Keyed(t, "append", 3, CommandFlags.Write | CommandFlags.DenyOom | CommandFlags.Fast, WriteFast, Append, "Appends a string to the value of a key. Creates the key if it doesn't exist.");
-        Keyed(t, "strlen", 2, CommandFlags.ReadOnly | CommandFlags.Fast, ReadFast, StrLen, "Returns the length of a string value.");
+        Keyed(t, "getdel", 2, CommandFlags.Write | CommandFlags.Fast, WriteFast, GetDel, "Returns the string value of a key after deleting the key.", since: "6.2.0");
+        Keyed(t, "getex", -2, CommandFlags.Write | CommandFlags.Fast, WriteFast, GetEx, "Returns the string value of a key after setting its expiration time.", since: "6.2.0");
+        Keyed(t, "append", 3, CommandFlags.Write | CommandFlags.DenyOom | CommandFlags.Fast, WriteFast, Append, "Appends a string to the value of a key. Creates the key if it doesn't exist.", since: "2.0.0");
+        Keyed(t, "strlen", 2, CommandFlags.ReadOnly | CommandFlags.Fast, ReadFast, StrLen, "Returns the length of a string value.", since: "2.2.0");
         Keyed(t, "incr", 2, CommandFlags.Write | CommandFlags.DenyOom | CommandFlags.Fast, WriteFast, Incr, "Increments the integer value of a key by one.");
         Keyed(t, "decr", 2, CommandFlags.Write | CommandFlags.DenyOom | CommandFlags.Fast, WriteFast, Decr, "Decrements the integer value of a key by one.");
         Keyed(t, "incrby", 3, CommandFlags.Write | CommandFlags.DenyOom | CommandFlags.Fast, WriteFast, IncrBy, "Increments the integer value of a key by a number.");
         Keyed(t, "decrby", 3, CommandFlags.Write | CommandFlags.DenyOom | CommandFlags.Fast, WriteFast, DecrBy, "Decrements a number from the integer value of a key.");
-        Keyed(t, "incrbyfloat", 3, CommandFlags.Write | CommandFlags.DenyOom | CommandFlags.Fast, WriteFast, IncrByFloat, "Increment the floating point value of a key by a number.");
-        Keyed(t, "getrange", 4, CommandFlags.ReadOnly, AclCategories.Read | AclCategories.String | AclCategories.Slow, GetRange, "Returns a substring of the string stored at a key.");
+        Keyed(t, "incrbyfloat", 3, CommandFlags.Write | CommandFlags.DenyOom | CommandFlags.Fast, WriteFast, IncrByFloat, "Increment the floating point value of a key by a number.", since: "2.6.0");
+        Keyed(t, "getrange", 4, CommandFlags.ReadOnly, AclCategories.Read | AclCategories.String | AclCategories.Slow, GetRange, "Returns a substring of the string stored at a key.", since: "2.4.0");
         Keyed(t, "substr", 4, CommandFlags.ReadOnly, AclCategories.Read | AclCategories.String | AclCategories.Slow, GetRange, "Returns a substring from a string value.");
-        Keyed(t, "setrange", 4, CommandFlags.Write | CommandFlags.DenyOom, WriteSlow, SetRange, "Overwrites a part of a string value with another by an offset.");
+        Keyed(t, "setrange", 4, CommandFlags.Write | CommandFlags.DenyOom, WriteSlow, SetRange, "Overwrites a part of a string value with another by an offset.", since: "2.2.0");
 
         t.Add(new CommandSpec
         {
@@ -59,6 +59,7 @@ public static partial class StringCommands
             CreateOp = static (in OpRequest r) => new MSetOp(r, onlyIfNoneExist: false),
             Summary = "Atomically creates or modifies the string values of one or more keys.",
             Group = "string",
+            Since = "1.0.1",
         });
         t.Add(new CommandSpec
         {
@@ -73,6 +74,7 @@ public static partial class StringCommands
             CreateOp = static (in OpRequest r) => new MSetOp(r, onlyIfNoneExist: true),
             Summary = "Atomically modifies the string values of one or more keys only when all keys don't exist.",
             Group = "string",
+            Since = "1.0.1",
         });
         t.Add(new CommandSpec
         {
@@ -91,7 +93,7 @@ public static partial class StringCommands
         });
     }
 
-    internal static void Keyed(CommandTable t, string name, int arity, CommandFlags flags, AclCategories acl, KeyedHandler handler, string summary, string group = "string") =>
+    internal static void Keyed(CommandTable t, string name, int arity, CommandFlags flags, AclCategories acl, KeyedHandler handler, string summary, string group = "string", string since = "1.0.0") =>
         t.Add(new CommandSpec
         {
             Name = name,
@@ -105,6 +107,7 @@ public static partial class StringCommands
             Keyed = handler,
             Summary = summary,
             Group = group,
+            Since = since,
         });
 
     /// <summary>
