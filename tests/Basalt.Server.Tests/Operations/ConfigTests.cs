@@ -213,6 +213,45 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Fact]
+    public void CONFIG_REWRITE_from_clients_on_every_loop_at_once_always_succeeds_and_leaves_a_whole_file()
+    {
+        var path = Write("basalt.conf", "# served by a test\nhz 15\n");
+        using var server = ServerProcess.StartBasalt(new BasaltStart("--shards", "2") { ConfigFile = path });
+        Assert.Equal("OK", server.Connect().Call("CONFIG", "SET", "maxclients", "321").Text);
+
+        // Connections are spread over the loops, so these pipelines rewrite from both at the same time.
+        const int clients = 6, each = 100;
+        var request = RespConnection.Encode("CONFIG", "REWRITE");
+        var failures = new System.Collections.Concurrent.ConcurrentBag<string>();
+        Parallel.For(0, clients, new ParallelOptions { MaxDegreeOfParallelism = clients }, _ =>
+        {
+            using var c = server.Connect();
+            var batch = new byte[request.Length * each];
+            for (var i = 0; i < each; i++)
+            {
+                request.CopyTo(batch, i * request.Length);
+            }
+
+            c.SendRaw(batch);
+            for (var i = 0; i < each; i++)
+            {
+                var reply = c.Read();
+                if (reply.Text != "OK")
+                {
+                    failures.Add(reply.Text ?? reply.Type.ToString());
+                }
+            }
+        });
+
+        Assert.Empty(failures);
+        var text = File.ReadAllText(path);
+        Assert.StartsWith("# served by a test\nhz 15\n", text, StringComparison.Ordinal);
+        Assert.Single(text.Split('\n'), l => l == ConfigRewriter.Marker);
+        Assert.Single(text.Split('\n'), l => l == "maxclients 321");
+        Assert.Equal([Path.GetFileName(path)], Directory.GetFiles(_dir).Select(Path.GetFileName).Where(n => n!.Contains("basalt.conf", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public void CONFIG_REWRITE_without_a_config_file_is_an_error()
     {
         using var server = ServerProcess.StartBasalt();
