@@ -435,7 +435,15 @@ internal static class ConnectionCommands
                 return;
             }
 
-            pairs.Add((name, Encoding.UTF8.GetString(a[i + 1])));
+            // A value that isn't UTF-8 is refused: decoded with replacement characters it would be kept as something
+            // else than what was sent, and a requirepass set so would lock out every client that sends those bytes.
+            if (!ConfigFileReader.TryDecode(a[i + 1], out var value))
+            {
+                new ErrorText().Add("ERR CONFIG SET failed (possibly related to argument '").Add(a[i]).Add("') - argument must be UTF-8 text").WriteTo(c.Output);
+                return;
+            }
+
+            pairs.Add((name, value));
         }
 
         if (config.TrySetAll(pairs) is { } failure)

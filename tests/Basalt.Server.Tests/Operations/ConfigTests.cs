@@ -273,6 +273,46 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Theory]
+    [InlineData("requirepass \"ab\\xffcd\"\n")]
+    [InlineData("requirepass ab\u00ffcd\n")] // the byte 0xff itself: File.WriteAllBytes below writes chars 1:1
+    public async Task A_config_value_that_is_not_UTF_8_stops_startup_instead_of_being_kept_as_something_else(string directive)
+    {
+        var path = Path.Combine(_dir, "binary.conf");
+        await File.WriteAllBytesAsync(path, System.Text.Encoding.Latin1.GetBytes("port 6390\n" + directive));
+
+        var (exit, _, stderr) = await RunToExitAsync(path);
+
+        Assert.Equal(1, exit);
+        var line = Assert.Single(stderr);
+        Assert.Contains($"{path}:2: not UTF-8 text", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Comments_in_another_encoding_are_read_and_kept_byte_for_byte_by_CONFIG_REWRITE_and_UTF_8_values_work()
+    {
+        var path = Path.Combine(_dir, "latin1.conf");
+        var latin1Comment = System.Text.Encoding.Latin1.GetBytes("# r\u00e9glages du serveur\n");
+        var utf8Value = System.Text.Encoding.UTF8.GetBytes("requirepass \"p\u00e4ss w\u00f6rd\"\r\nhz 15\n");
+        File.WriteAllBytes(path, [.. latin1Comment, .. utf8Value]);
+
+        using var server = ServerProcess.StartBasalt(new BasaltStart { ConfigFile = path });
+        using var c = server.Connect();
+        Assert.Equal("WRONGPASS invalid username-password pair or user is disabled.", c.Call("AUTH", "p\u00e4ss").Text);
+        Assert.Equal("OK", c.Call("AUTH", "p\u00e4ss w\u00f6rd").Text);
+
+        // A value that isn't UTF-8 is refused, and the password stays what it was.
+        var reply = c.Call([.. "CONFIG SET requirepass".Split(' ').Select(System.Text.Encoding.UTF8.GetBytes), [0x61, 0xff]]);
+        Assert.Equal("ERR CONFIG SET failed (possibly related to argument 'requirepass') - argument must be UTF-8 text", reply.Text);
+        Assert.Equal(["requirepass", "p\u00e4ss w\u00f6rd"], c.Call("CONFIG", "GET", "requirepass").Items!.Select(v => v.Text));
+
+        Assert.Equal("OK", c.Call("CONFIG", "SET", "hz", "33").Text);
+        Assert.Equal("OK", c.Call("CONFIG", "REWRITE").Text);
+        var text = File.ReadAllBytes(path);
+        Assert.Equal(latin1Comment, text[..latin1Comment.Length]);
+        Assert.Equal("requirepass \"p\u00e4ss w\u00f6rd\"\nhz 33\n", System.Text.Encoding.UTF8.GetString(text[latin1Comment.Length..]).Split(ConfigRewriter.Marker)[0]);
+    }
+
+    [Theory]
     [InlineData("nonsense", "'bind': 'nonsense' is not an IP address")]
     [InlineData("-::*", "'bind': '-::*': the first bind address must be IPv4 or *")]
     [InlineData("::1 127.0.0.1", "'bind': '::1': the first bind address must be IPv4 or *")]
