@@ -22,4 +22,28 @@ public sealed class KeyspaceOpTests
             Assert.Equal("live", h.Run("RANDOMKEY").Text);
         }
     }
+
+    [Fact]
+    public void A_key_lives_through_the_millisecond_its_expiry_names_and_is_gone_after_it()
+    {
+        // Redis's keyIsExpired is now > when: at now == when GET still finds the key and PTTL answers 0.
+        var h = new EngineHarness();
+        Assert.Equal("OK", h.Run("SET", "k", "v", "PX", "5").Text);
+        Assert.Equal("OK", h.Run("SET", "other", "v", "PX", "5").Text);
+        h.NowMs += 5;
+
+        Assert.Equal("v", h.Run("GET", "k").Text);
+        Assert.Equal(0, h.Run("PTTL", "k").Integer);
+        Assert.Equal(0, h.Run("TTL", "k").Integer);
+        Assert.Equal(["k", "other"], h.Run("KEYS", "*").Items!.Select(i => i.Text).Order(StringComparer.Ordinal));
+        Assert.Equal(0, h.Store.Dbs[0].ExpireSample(h.NowMs, 20, new Random(1)));
+        Assert.Equal("OK", h.Run("SET", "k", "w", "KEEPTTL").Text); // a live key: KEEPTTL keeps its expiry
+        Assert.Equal(0, h.Run("PTTL", "k").Integer);
+
+        h.NowMs += 1;
+        Assert.Equal(-2, h.Run("PTTL", "k").Integer);
+        Assert.True(h.Run("GET", "k").IsNull);
+        Assert.Empty(h.Run("KEYS", "*").Items!);
+        Assert.Equal(1, h.Store.Dbs[0].ExpireSample(h.NowMs, 20, new Random(1)));
+    }
 }

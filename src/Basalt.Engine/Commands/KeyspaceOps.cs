@@ -44,7 +44,7 @@ public static class KeyspaceOps
             var all = Glob.IsMatchAll(pattern);
             foreach (var e in store.Dbs[Db].Table)
             {
-                if ((e.ExpireAtMs < 0 || e.ExpireAtMs > NowMs) && (all || Glob.Match(pattern, e.Key)))
+                if (!e.IsExpiredAt(NowMs) && (all || Glob.Match(pattern, e.Key)))
                 {
                     list.Add(e.Key);
                 }
@@ -218,7 +218,7 @@ public static class KeyspaceOps
             for (var i = start; i < _visited.Count; i++)
             {
                 var e = _visited[i];
-                if (e.ExpireAtMs >= 0 && e.ExpireAtMs <= NowMs)
+                if (e.IsExpiredAt(NowMs))
                 {
                     continue;
                 }

@@ -32,7 +32,7 @@ public sealed class Database
             return null;
         }
 
-        if (e.ExpireAtMs >= 0 && e.ExpireAtMs <= nowMs)
+        if (e.IsExpiredAt(nowMs))
         {
             ExpireNow(e);
             return null;
@@ -71,7 +71,7 @@ public sealed class Database
     {
         var hash = KeyHash.Of(key);
         var e = Table.Find(key, hash);
-        if (e is not null && e.ExpireAtMs >= 0 && e.ExpireAtMs <= nowMs)
+        if (e is not null && e.IsExpiredAt(nowMs))
         {
             ExpireNow(e);
             e = null;
@@ -167,7 +167,7 @@ public sealed class Database
         for (var i = 0; i < samples && VolatileCount > 0; i++)
         {
             var e = _volatile[rng.Next(VolatileCount)];
-            if (e.ExpireAtMs <= nowMs)
+            if (e.IsExpiredAt(nowMs))
             {
                 ExpireNow(e);
                 removed++;

@@ -31,6 +31,12 @@ public sealed class Entry
     /// <summary>Absolute unix time in ms, or -1 for no expiry. Absolute so the WAL can record it as is.</summary>
     public long ExpireAtMs { get; set; } = -1;
 
+    /// <summary>
+    /// Whether the key's time has passed at <paramref name="nowMs"/>. As Redis's keyIsExpired (<c>now &gt; when</c>),
+    /// a key is still live during the millisecond its expiry names: PTTL answers 0 then, not -2.
+    /// </summary>
+    public bool IsExpiredAt(long nowMs) => ExpireAtMs >= 0 && ExpireAtMs < nowMs;
+
     /// <summary>Position in the database's volatile-key index, or -1.</summary>
     internal int ExpiryIndex { get; set; } = -1;
 
