@@ -86,11 +86,16 @@ public static class Glob
                             }
                             else if (p.Length >= 3 && p[1] == (byte)'-')
                             {
-                                int start = Fold(p[0], nocase), end = Fold(p[2], nocase), c = Fold(s[0], nocase);
+                                // As Redis's stringmatchlen: the ends and the byte are C chars, signed on x86 (so
+                                // [\xff-a] spans -1..97), ordered first and case-folded after.
+                                int start = (sbyte)p[0], end = (sbyte)p[2];
                                 if (start > end)
                                 {
                                     (start, end) = (end, start);
                                 }
+
+                                (start, end) = (Fold(start, nocase), Fold(end, nocase));
+                                var c = Fold((sbyte)s[0], nocase);
 
                                 p = p[2..];
                                 if (c >= start && c <= end)
@@ -160,5 +165,5 @@ public static class Glob
         return p.IsEmpty && s.IsEmpty;
     }
 
-    private static int Fold(byte c, bool nocase) => nocase && c is >= (byte)'A' and <= (byte)'Z' ? c + 32 : c;
+    private static int Fold(int c, bool nocase) => nocase && c is >= 'A' and <= 'Z' ? c + 32 : c;
 }

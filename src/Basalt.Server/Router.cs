@@ -144,7 +144,7 @@ internal sealed class Router(BasaltServer server)
     }
 
     private static bool IsCrossProtocolAttack(ReadOnlySpan<byte> name) =>
-        name.Length is 4 or 5 && (Ascii.EqualsIgnoreCase(name, "post"u8) || Ascii.EqualsIgnoreCase(name, "host:"u8));
+        Engine.Commands.Syntax.Is(name, "post"u8) || Engine.Commands.Syntax.Is(name, "host:"u8);
 
     /// <summary>As Redis: the warning is logged at most once a minute, whatever the number of such clients.</summary>
     private void LogSecurityWarning()

@@ -22,7 +22,7 @@ public sealed class KeyspaceStatsTests(Oracles oracles)
         "SETEX k 100 v", "APPEND k x", "SETRANGE k 0 x", "INCR n", "INCRBY n 2", "INCRBYFLOAT n 1.5", "DECR nx",
         "MSET k 1 k2 2", "MSETNX k 1 q 2", "OBJECT ENCODING k", "OBJECT ENCODING nx", "OBJECT REFCOUNT k",
         "OBJECT IDLETIME k", "COPY k c2", "COPY nx c2", "DEL k nx", "UNLINK k", "RENAME k r", "RENAMENX k r",
-        "MOVE k 1", "EXPIRE k 100", "PERSIST k", "LCS k k2", "KEYS *", "SCAN 0", "DBSIZE", "RANDOMKEY",
+        "MOVE k 1", "EXPIRE k 100", "PERSIST k", "LCS k k2", "KEYS *", "SCAN 0", "SCAN 0 TYPE string", "SCAN 0 MATCH k* TYPE none", "DBSIZE", "RANDOMKEY",
         "EXPIRE k 0", "PEXPIRE k -1", "EXPIREAT k 100", "PEXPIREAT k 100000", "GETEX k PXAT 100000",
     ];
 

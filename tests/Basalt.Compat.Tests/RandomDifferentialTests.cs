@@ -181,7 +181,7 @@ public sealed class RandomDifferentialTests(Oracles oracles)
             26 => ["OBJECT", Any("ENCODING", "REFCOUNT", "FREQ", "foo"), K()],
             27 => With(["LCS", K(), K()], Opts(3, () => rng.Next(4) == 0 ? ["MINMATCHLEN", N()] : [Any("LEN", "IDX", "WITHMATCHLEN")])),
             28 => ["SET", K(), string.Concat(Enumerable.Range(0, rng.Next(12)).Select(_ => Any("a", "b", "c")))],
-            29 => ["STRLEN", K()], // not DBSIZE: see the waiver on keys SET with an expiry already past
+            29 => ["STRLEN", K()], // not DBSIZE: see the waiver on when expired keys are reclaimed
             30 => ["SELECT", Any("0", "1", "0", "16", "x", "2147483648")],
             31 => With(["SWAPDB"], Opts(2, () => [Any("0", "1", "x", "16")])),
             32 => ["KEYS", string.Concat(Enumerable.Range(0, rng.Next(6)).Select(_ => Any("a", "b", "{", "}", "t", "*", "?", "[", "]", "^", "-", "\\")))],

@@ -23,6 +23,23 @@ public sealed class GlobTests
     public void Matches_like_redis(string pattern, string text, bool expected) =>
         Assert.Equal(expected, Glob.Match(Encoding.ASCII.GetBytes(pattern), Encoding.ASCII.GetBytes(text)));
 
+    // Redis's range ends and bytes are signed C chars, ordered before they are case-folded (checked against redis-server:
+    // KEYS for the byte ranges, CONFIG GET, which matches without case, for the folded ones).
+    [Theory]
+    [InlineData("[\u00ff-a]", "A", false, true)]
+    [InlineData("[\u00ff-a]", "\u00ff", false, true)]
+    [InlineData("[\u00ff-a]", "b", false, false)]
+    [InlineData("[\u00ff-a]", "\u0080", false, false)]
+    [InlineData("[a-\u0080]", "\u0080", false, true)]
+    [InlineData("[a-\u0080]", "\u00ff", false, true)]
+    [InlineData("[a-\u0080]", "b", false, false)]
+    [InlineData("[\u0080-\u00ff]", "\u00c0", false, true)]
+    [InlineData("[Z-a]z", "hz", true, false)]
+    [InlineData("[a-Z]z", "hz", true, false)]
+    [InlineData("[A-Z]z", "hz", true, true)]
+    public void Ranges_compare_signed_chars_and_fold_case_after_ordering(string pattern, string text, bool nocase, bool expected) =>
+        Assert.Equal(expected, Glob.Match(Encoding.Latin1.GetBytes(pattern), Encoding.Latin1.GetBytes(text), nocase));
+
     [Fact]
     public void Many_stars_over_a_long_string_still_match()
     {

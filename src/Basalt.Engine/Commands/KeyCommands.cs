@@ -143,7 +143,7 @@ public static class KeyCommands
             }
             else
             {
-                ctx.Reply.Error("ERR Unsupported option " + System.Text.Encoding.UTF8.GetString(a));
+                new ErrorText().Add("ERR Unsupported option ").Add(a).WriteTo(ctx.Reply);
                 return;
             }
         }
@@ -238,8 +238,9 @@ public static class KeyCommands
             return;
         }
 
-        var e = ctx.Db.Find(ctx.Args[1], ctx.NowMs);
-        if (e is null || dst.Find(ctx.Args[1], ctx.NowMs) is not null)
+        // Both are lookupKeyWrite in Redis: a MOVE refused because the target exists still counts an access to each.
+        var e = ctx.Db.Touch(ctx.Args[1], ctx.NowMs);
+        if (e is null || dst.Touch(ctx.Args[1], ctx.NowMs) is not null)
         {
             ctx.Reply.Integer(0);
             return;

@@ -206,7 +206,8 @@ public static class KeyspaceOps
                 return;
             }
 
-            var table = store.Dbs[Db].Table;
+            var db = store.Dbs[Db];
+            var table = db.Table;
             var start = _visited.Count;
             var cursor = phase == 0 ? _inner : 0;
             do
@@ -215,20 +216,28 @@ public static class KeyspaceOps
             }
             while (cursor != 0 && _budget-- > 0 && _visited.Count < _count);
 
+            // As Redis 7.0's scanGenericCommand, in its order: the pattern first; then TYPE looks the key up as a read
+            // (a keyspace hit, or a miss that deletes an expired key, whose type is then "none"); then a key the
+            // pattern let through is deleted if its time has passed. The walk above is done before anything is
+            // deleted, and the shard is held whole, so no key is removed behind another op's hold.
             for (var i = start; i < _visited.Count; i++)
             {
                 var e = _visited[i];
-                if (e.IsExpiredAt(NowMs))
-                {
-                    continue;
-                }
-
                 if (_pattern >= 0 && !Glob.Match(Args[_pattern], e.Key))
                 {
                     continue;
                 }
 
-                if (_type >= 0 && !Is(Args[_type], KeyCommands.TypeName(e)))
+                if (_type >= 0)
+                {
+                    var gone = db.ExpireIfDue(e, NowMs);
+                    store.Stats.CountRead(gone ? null : e);
+                    if (!Is(Args[_type], gone ? "none"u8 : KeyCommands.TypeName(e)))
+                    {
+                        continue;
+                    }
+                }
+                else if (db.ExpireIfDue(e, NowMs))
                 {
                     continue;
                 }

@@ -130,14 +130,17 @@ internal sealed class RenameOp : ShardOp
         switch (phase)
         {
             case 0:
+                // Both lookups are Redis's lookupKeyWrite, which counts an access even when the command then fails
+                // (RENAMENX onto an existing key). Redis looks the destination up only once the source is found; the
+                // two may be on different shards here, so the destination's access is counted either way.
                 if (Owns(store, 1))
                 {
-                    _srcFound = db.Find(Args[1], NowMs) is not null;
+                    _srcFound = db.Touch(Args[1], NowMs) is not null;
                 }
 
                 if (Owns(store, 2))
                 {
-                    _dstFound = db.Find(Args[2], NowMs) is not null;
+                    _dstFound = db.Touch(Args[2], NowMs) is not null;
                 }
 
                 break;
@@ -257,7 +260,7 @@ internal sealed class CopyOp : ShardOp
 
             if (Owns(store, 2))
             {
-                _dstFound = store.Dbs[_dstDb].Find(Args[2], NowMs) is not null;
+                _dstFound = store.Dbs[_dstDb].Touch(Args[2], NowMs) is not null; // lookupKeyWrite, as RENAME's
             }
 
             return;

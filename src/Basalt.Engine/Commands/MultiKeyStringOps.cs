@@ -89,7 +89,7 @@ internal sealed class MSetOp : ShardOp
 
             if (checking)
             {
-                _exists[i] = db.Find(Args[i], NowMs) is not null;
+                _exists[i] = db.Touch(Args[i], NowMs) is not null; // lookupKeyWrite: an access even if MSETNX fails
             }
             else
             {

@@ -80,7 +80,7 @@ public static partial class StringCommands
         }
 
         var key = ctx.Args[1];
-        var existing = ctx.Db.Find(key, ctx.NowMs);
+        var existing = ctx.Db.Touch(key, ctx.NowMs); // lookupKeyWrite: SET NX on an existing key still counts an access
 
         // SET … GET reads the old value as GET does (Redis's getGenericCommand): a keyspace hit or miss.
         if ((flags & SetFlags.Get) != 0)

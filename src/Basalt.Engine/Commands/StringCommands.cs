@@ -153,7 +153,7 @@ public static partial class StringCommands
 
     private static void SetNx(ref CommandContext ctx)
     {
-        if (ctx.Db.Find(ctx.Args[1], ctx.NowMs) is not null)
+        if (ctx.Db.Touch(ctx.Args[1], ctx.NowMs) is not null) // lookupKeyWrite: a refused SETNX still counts an access
         {
             ctx.Reply.Integer(0);
             return;

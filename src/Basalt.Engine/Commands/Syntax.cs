@@ -6,7 +6,15 @@ namespace Basalt.Engine.Commands;
 /// <summary>Argument-parsing helpers shared by the command families.</summary>
 public static class Syntax
 {
-    public static bool Is(ReadOnlySpan<byte> arg, ReadOnlySpan<byte> keyword) => Ascii.EqualsIgnoreCase(arg, keyword);
+    /// <summary>
+    /// Whether an argument is a keyword, compared as Redis compares them (strcasecmp on C strings): case-insensitively,
+    /// and only up to the argument's first NUL byte, so <c>"NX\0junk"</c> is NX.
+    /// </summary>
+    public static bool Is(ReadOnlySpan<byte> arg, ReadOnlySpan<byte> keyword)
+    {
+        var nul = arg.IndexOf((byte)0);
+        return Ascii.EqualsIgnoreCase(nul < 0 ? arg : arg[..nul], keyword);
+    }
 
     /// <summary>Parses an integer argument or replies Redis's "not an integer" error.</summary>
     public static bool TryLong(ReadOnlySpan<byte> arg, ReplyBuffer reply, out long value)

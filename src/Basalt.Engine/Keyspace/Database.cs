@@ -193,6 +193,20 @@ public sealed class Database
         }
     }
 
+    /// <summary>
+    /// Deletes an entry a walk found (SCAN) if its time has passed, as Redis's expireIfNeeded does: true when it did.
+    /// </summary>
+    public bool ExpireIfDue(Entry e, long nowMs)
+    {
+        if (!e.IsExpiredAt(nowMs))
+        {
+            return false;
+        }
+
+        ExpireNow(e);
+        return true;
+    }
+
     private void ExpireNow(Entry e)
     {
         Remove(e);

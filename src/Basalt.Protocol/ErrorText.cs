@@ -1,14 +1,13 @@
 using System.Text;
-using Basalt.Protocol;
 
-namespace Basalt.Server;
+namespace Basalt.Protocol;
 
 /// <summary>
 /// Error text that quotes a client's bytes as Redis's printf <c>%s</c> does: the bytes go out as they are (not decoded
 /// and re-encoded as UTF-8), up to the first NUL byte, and a <c>%.Ns</c> precision counts bytes, not characters. Redis
 /// then replaces CR and LF anywhere in the message with spaces, so the reply stays on one line. Only error paths use it.
 /// </summary>
-internal sealed class ErrorText
+public sealed class ErrorText
 {
     private byte[] _bytes = new byte[256];
 
