@@ -76,7 +76,11 @@ internal sealed class ConfigFileReader(ServerConfig config)
             }
 
             // Like Redis, a relative include is resolved against the working directory.
-            ReadFile(Path.GetFullPath(words[1]));
+            foreach (var file in IncludedFiles(Path.GetFullPath(words[1]), where))
+            {
+                ReadFile(file);
+            }
+
             return;
         }
 
@@ -95,6 +99,45 @@ internal sealed class ConfigFileReader(ServerConfig config)
         {
             throw new ConfigException($"{where}: '{setting.Name}': {error}");
         }
+    }
+
+    /// <summary>
+    /// The files an include names. As Redis 7.0 (glob(3)): a name with <c>*</c>, <c>?</c> or <c>[</c> is a pattern,
+    /// and its matches are read in byte order, a dot file only when the pattern starts with a dot; a pattern that
+    /// matches nothing reads nothing. Only the last part of the path may be a pattern here: a directory pattern is refused.
+    /// </summary>
+    private static List<string> IncludedFiles(string path, string where)
+    {
+        var dir = Path.GetDirectoryName(path) ?? "/";
+        var pattern = Path.GetFileName(path);
+        if (dir.AsSpan().IndexOfAny("*?[") >= 0)
+        {
+            throw new ConfigException($"{where}: 'include' takes a pattern in the file name only, not in a directory: {path}");
+        }
+
+        if (pattern.AsSpan().IndexOfAny("*?[") < 0)
+        {
+            return [path];
+        }
+
+        var patternBytes = Encoding.UTF8.GetBytes(pattern);
+        var files = new List<string>();
+        if (Directory.Exists(dir))
+        {
+            foreach (var file in Directory.EnumerateFiles(dir))
+            {
+                var name = Path.GetFileName(file);
+                if ((name.StartsWith('.') && !pattern.StartsWith('.')) || !Engine.Glob.Match(patternBytes, Encoding.UTF8.GetBytes(name)))
+                {
+                    continue;
+                }
+
+                files.Add(file);
+            }
+        }
+
+        files.Sort(static (a, b) => Encoding.UTF8.GetBytes(a).AsSpan().SequenceCompareTo(Encoding.UTF8.GetBytes(b)));
+        return files;
     }
 
     /// <summary>

@@ -65,6 +65,30 @@ public sealed class ConfigTests : IDisposable
         Assert.Equal(["databases", "8"], c.Call("CONFIG", "GET", "databases").Items!.Select(v => v.Text).ToArray());
     }
 
+    [Fact]
+    public void An_include_pattern_reads_every_matching_file_in_byte_order_and_a_pattern_matching_nothing_reads_nothing()
+    {
+        // As Redis 7.0 (checked with redis-server): glob(3) order, dot files only for a pattern that starts with a dot.
+        var confD = Directory.CreateDirectory(Path.Combine(_dir, "conf.d")).FullName;
+        File.WriteAllText(Path.Combine(confD, "b.conf"), "hz 18\nmaxclients 77\n");
+        File.WriteAllText(Path.Combine(confD, "a.conf"), "hz 17\ndatabases 8\n");
+        File.WriteAllText(Path.Combine(confD, "B.conf"), "databases 4\n"); // 'B' sorts before 'a' and 'b'
+        File.WriteAllText(Path.Combine(confD, ".hidden.conf"), "hz 99\n");
+        File.WriteAllText(Path.Combine(confD, "c.txt"), "bogus-setting 1\n");
+        var main = Write("basalt.conf", $"include {confD}/*.conf\ninclude {confD}/nothing-*.conf\n");
+
+        var config = new ServerConfig();
+        config.ApplyArguments([main]);
+
+        Assert.Equal(18, config.Hz);
+        Assert.Equal(77, config.MaxClients);
+        Assert.Equal(8, config.Databases);
+
+        var dirPattern = Write("dirpattern.conf", $"include {_dir}/conf.*/a.conf\n");
+        var error = Assert.Throws<ConfigException>(() => new ServerConfig().ApplyArguments([dirPattern]));
+        Assert.Contains("'include' takes a pattern in the file name only", error.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("port 6390\nbogus-setting 1\n", 2, "unknown setting 'bogus-setting'")]
     [InlineData("# c\n\nmaxclients lots\n", 3, "argument couldn't be parsed into an integer")]
