@@ -44,11 +44,18 @@ internal sealed class ConfigFileReader(ServerConfig config)
             throw new ConfigException($"{path}: can't read config file: {ex.Message}");
         }
 
-        var source = new ConfigSource(path);
+        ReadText(text, path);
+        _depth--;
+    }
+
+    /// <summary>Applies a config text read from <paramref name="name"/> (a file's path, or "stdin"), line by line.</summary>
+    public void ReadText(byte[] text, string name)
+    {
+        var source = new ConfigSource(name);
         var lines = Lines(text);
         for (var i = 0; i < lines.Count; i++)
         {
-            var where = $"{path}:{i + 1}";
+            var where = $"{name}:{i + 1}";
             var words = SplitLine(lines[i], out var utf8) ?? throw new ConfigException($"{where}: unbalanced quotes");
             if (!utf8)
             {
@@ -60,8 +67,6 @@ internal sealed class ConfigFileReader(ServerConfig config)
                 ApplyDirective(words, source, where);
             }
         }
-
-        _depth--;
     }
 
     /// <summary>Applies one directive: words[0] is the setting name, the rest its value.</summary>

@@ -15,6 +15,7 @@ if (args is ["-h"] or ["--help"])
 {
     Console.WriteLine("""
         Usage: basalt-server [/path/to/redis.conf] [--name value ...]
+               basalt-server - (read the config from stdin)
                basalt-server -v or --version
                basalt-server -h or --help
 
@@ -26,6 +27,7 @@ if (args is ["-h"] or ["--help"])
                basalt-server /etc/basalt/basalt.conf
                basalt-server --port 7777 --shards 4
                basalt-server /etc/basalt/basalt.conf --loglevel verbose
+               echo 'port 7777' | basalt-server - --shards 4
         """);
     return 0;
 }

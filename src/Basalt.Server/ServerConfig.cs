@@ -243,34 +243,80 @@ public sealed class ServerConfig
     }
 
     /// <summary>
-    /// Applies redis-server style arguments: an optional config file first, then "--name value…" flags.
-    /// Flags are read as one more config source after the file, so they win.
+    /// Applies redis-server style arguments, read as Redis 7.0's main() reads them: an optional config file first (an
+    /// argument not starting with '-'), then <c>-</c> (first or last) for a config read from stdin, then "--name value…"
+    /// flags. A flag may carry its value in the same argument ("--port 6380"); the argument after a bare name is its value
+    /// even if it starts with "--" (<c>--requirepass --secret</c>), except after <c>--save</c>, which is then given "".
+    /// The sources apply in that order, file, stdin, flags, so flags win.
     /// </summary>
-    public void ApplyArguments(string[] args)
+    public void ApplyArguments(string[] args) => ApplyArguments(args, Console.OpenStandardInput);
+
+    internal void ApplyArguments(string[] args, Func<Stream> stdin)
     {
         var i = 0;
         var reader = new ConfigFileReader(this);
-        if (args.Length > 0 && !args[0].StartsWith("--", StringComparison.Ordinal))
+        if (args.Length > 0 && !args[0].StartsWith('-'))
         {
             ConfigFile = Path.GetFullPath(args[0]);
-            reader.ReadFile(ConfigFile);
             i = 1;
         }
 
-        var flags = new ConfigSource("command line");
+        var fromStdin = false;
+        var directives = new List<List<string>>();
+        List<string>? current = null;
+        var needsValue = false;
         for (; i < args.Length; i++)
         {
-            if (!args[i].StartsWith("--", StringComparison.Ordinal) || args[i].Length == 2)
+            var arg = args[i];
+            if (arg == "-" && (i == 0 || i == args.Length - 1))
             {
-                throw new ConfigException($"command line: argument '{args[i]}': expected --name value");
+                fromStdin = true;
             }
-
-            var words = new List<string> { args[i][2..] };
-            while (i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal))
+            else if (!needsValue && arg.StartsWith("--", StringComparison.Ordinal))
             {
-                words.Add(args[++i]);
-            }
+                var words = ConfigFileReader.SplitLine(System.Text.Encoding.UTF8.GetBytes(arg[2..]), out _);
+                if (words is not { Count: > 0 })
+                {
+                    throw new ConfigException($"command line: argument '{arg}': expected --name value");
+                }
 
+                directives.Add(current = words);
+                needsValue = words.Count == 1;
+                if (needsValue && arg.Equals("--save", StringComparison.OrdinalIgnoreCase) &&
+                    (i == args.Length - 1 || args[i + 1].StartsWith("--", StringComparison.Ordinal)))
+                {
+                    current.Add(string.Empty); // `--save` with nothing after it is `save ""`, as in Redis since 7.0.1
+                    needsValue = false;
+                }
+            }
+            else
+            {
+                if (current is null)
+                {
+                    throw new ConfigException($"command line: argument '{arg}': expected --name value");
+                }
+
+                current.Add(arg);
+                needsValue = false;
+            }
+        }
+
+        if (ConfigFile is not null)
+        {
+            reader.ReadFile(ConfigFile);
+        }
+
+        if (fromStdin)
+        {
+            using var input = stdin();
+            using var text = new MemoryStream();
+            input.CopyTo(text);
+            reader.ReadText(text.ToArray(), "stdin");
+        }
+
+        var flags = new ConfigSource("command line");
+        foreach (var words in directives)
+        {
             reader.ApplyDirective(words, flags, $"command line: '--{words[0]}'");
         }
     }

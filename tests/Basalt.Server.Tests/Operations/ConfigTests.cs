@@ -66,6 +66,54 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Fact]
+    public void Flags_are_read_as_redis_reads_them_a_value_may_start_with_dashes_and_a_bare_save_is_empty()
+    {
+        // Each checked against redis-server 7.0.15 with the same arguments.
+        var config = new ServerConfig();
+        config.ApplyArguments(["--requirepass", "--secret", "--save", "--hz 33", "--maxclients", "77"]);
+        Assert.Equal("--secret", config.RequirePass);
+        Assert.Equal(string.Empty, config.SavePoints);
+        Assert.Equal(33, config.Hz);
+        Assert.Equal(77, config.MaxClients);
+
+        var last = new ServerConfig();
+        last.ApplyArguments(["--save", "900", "1", "--save", "300", "10", "--databases", "4", "--save"]);
+        Assert.Equal(string.Empty, last.SavePoints);
+        Assert.Equal(4, last.Databases);
+
+        var error = Assert.Throws<ConfigException>(() => new ServerConfig().ApplyArguments(["--hz", "10", "--", "x"]));
+        Assert.Contains("argument '--': expected --name value", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_config_from_stdin_applies_after_the_file_and_before_the_flags()
+    {
+        var main = Write("basalt.conf", "hz 15\nmaxclients 60\ndatabases 8\n");
+        var config = new ServerConfig();
+        config.ApplyArguments([main, "--maxclients", "70", "-"], () => new MemoryStream("hz 44\nmaxclients 50\n"u8.ToArray()));
+        Assert.Equal(44, config.Hz);
+        Assert.Equal(70, config.MaxClients);
+        Assert.Equal(8, config.Databases);
+        Assert.Equal(main, config.ConfigFile);
+
+        var first = new ServerConfig();
+        first.ApplyArguments(["-", "--hz", "12"], () => new MemoryStream("hz 44\ndatabases 2\n"u8.ToArray()));
+        Assert.Equal((12, 2), (first.Hz, first.Databases));
+        Assert.Null(first.ConfigFile);
+    }
+
+    [Fact]
+    public async Task The_server_reads_its_config_from_stdin_and_names_stdin_in_an_error()
+    {
+        var (exit, stdout, stderr) = await RunToExitAsync("port 6390\nmaxclients lots\n", ["-", "--admin-port", "0"]);
+
+        Assert.Equal(1, exit);
+        Assert.Equal(string.Empty, stdout);
+        var line = Assert.Single(stderr);
+        Assert.Contains("stdin:2: 'maxclients': argument couldn't be parsed into an integer", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void An_include_pattern_reads_every_matching_file_in_byte_order_and_a_pattern_matching_nothing_reads_nothing()
     {
         // As Redis 7.0 (checked with redis-server): glob(3) order, dot files only for a pattern that starts with a dot.
@@ -516,9 +564,11 @@ public sealed class ConfigTests : IDisposable
     }
 
     /// <summary>Runs the real server process to its exit, for startup errors: exit code, stdout, and stderr's non-empty lines.</summary>
-    private static async Task<(int Exit, string Stdout, string[] Stderr)> RunToExitAsync(params string[] args)
+    private static Task<(int Exit, string Stdout, string[] Stderr)> RunToExitAsync(params string[] args) => RunToExitAsync(null, args);
+
+    private static async Task<(int Exit, string Stdout, string[] Stderr)> RunToExitAsync(string? stdin, string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, RedirectStandardInput = stdin is not null };
         psi.ArgumentList.Add(RepoPaths.ServerDll);
         foreach (var a in args)
         {
@@ -526,6 +576,12 @@ public sealed class ConfigTests : IDisposable
         }
 
         using var p = Process.Start(psi)!;
+        if (stdin is not null)
+        {
+            await p.StandardInput.WriteAsync(stdin);
+            p.StandardInput.Close();
+        }
+
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         try
         {
