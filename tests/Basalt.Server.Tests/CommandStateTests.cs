@@ -47,15 +47,73 @@ public sealed class CommandStateTests : IDisposable
         {
             Assert.Equal("OK", c.Call("SET", "idle:e", "v").Text);
             Assert.Equal("OK", c.Call("SET", "idle:p", "v", "EX", "100").Text);
+            Assert.Equal("OK", c.Call("SET", "idle:untouched", "v").Text);
         }
 
         Thread.Sleep(2500);
         foreach (var c in new[] { r, b })
         {
+            AssertTimePassed(c);
             Assert.Equal(1, c.Call("EXPIRE", "idle:e", "100").Integer);
             Assert.Equal(1, c.Call("PERSIST", "idle:p").Integer);
-            Assert.Equal(0, c.Call("OBJECT", "IDLETIME", "idle:e").Integer);
-            Assert.Equal(0, c.Call("OBJECT", "IDLETIME", "idle:p").Integer);
+            AssertRestarted(c, "idle:e", "idle:p");
+        }
+    }
+
+    [Fact]
+    public void A_write_that_is_refused_still_restarts_the_idle_time_of_the_keys_it_looked_up()
+    {
+        // Redis's lookupKeyWrite counts an access before the command decides to refuse: RENAMENX onto an existing key,
+        // COPY and MOVE onto one, SETNX, SET NX and MSETNX of an existing key.
+        using var r = _redis.Connect();
+        using var b = _basalt.Connect();
+        foreach (var c in new[] { r, b })
+        {
+            foreach (var key in new[] { "idle:s1", "idle:d1", "idle:s2", "idle:d2", "idle:s3", "idle:n1", "idle:n2", "idle:untouched" })
+            {
+                Assert.Equal("OK", c.Call("SET", key, "v").Text);
+            }
+
+            Assert.Equal("OK", c.Call("SELECT", "1").Text);
+            Assert.Equal("OK", c.Call("SET", "idle:s3", "other").Text);
+            Assert.Equal("OK", c.Call("SELECT", "0").Text);
+        }
+
+        Thread.Sleep(2500);
+        foreach (var c in new[] { r, b })
+        {
+            AssertTimePassed(c);
+            Assert.Equal(0, c.Call("RENAMENX", "idle:s1", "idle:d1").Integer);
+            Assert.Equal(0, c.Call("COPY", "idle:s2", "idle:d2").Integer);
+            Assert.Equal(0, c.Call("MOVE", "idle:s3", "1").Integer);
+            Assert.Equal(0, c.Call("SETNX", "idle:n1", "x").Integer);
+            Assert.True(c.Call("SET", "idle:n2", "x", "NX").IsNull);
+            AssertRestarted(c, "idle:s1", "idle:d1", "idle:s2", "idle:d2", "idle:s3", "idle:n1", "idle:n2");
+            Assert.Equal(0, c.Call("MSETNX", "idle:untouched", "1", "idle:fresh", "2").Integer);
+            AssertRestarted(c, "idle:untouched");
+            Assert.Equal("OK", c.Call("SELECT", "1").Text);
+            AssertRestarted(c, "idle:s3");
+            Assert.Equal("OK", c.Call("SELECT", "0").Text);
+        }
+    }
+
+    /// <summary>The control key, untouched since the sleep began, shows the seconds passed (OBJECT itself touches nothing).</summary>
+    private static void AssertTimePassed(RespConnection c)
+    {
+        var idle = c.Call("OBJECT", "IDLETIME", "idle:untouched").Integer;
+        Assert.True(idle >= 2, $"the control key is idle {idle} s");
+    }
+
+    /// <summary>
+    /// Each key was accessed just now. Idle time counts whole seconds on a clock that may tick between the access and the
+    /// read, so "just now" is at most 1.
+    /// </summary>
+    private static void AssertRestarted(RespConnection c, params string[] keys)
+    {
+        foreach (var key in keys)
+        {
+            var idle = c.Call("OBJECT", "IDLETIME", key).Integer;
+            Assert.True(idle <= 1, $"{key} idle {idle} s after an access");
         }
     }
 

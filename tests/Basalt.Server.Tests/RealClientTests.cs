@@ -25,8 +25,12 @@ public sealed class RealClientTests(BasaltFixture fixture)
     [Fact]
     public async Task Redis_cli_resp3_and_scan_mode_work()
     {
-        var (_, hello) = await ClientProcess.RunAsync("redis-cli", ["-p", Port, "-3", "HELLO", "3"]);
-        Assert.Contains("proto", hello, StringComparison.Ordinal);
+        // redis-cli prints a RESP3 map one "key value" line per entry (an array would put each on its own line).
+        var (helloExit, hello) = await ClientProcess.RunAsync("redis-cli", ["-p", Port, "-3", "HELLO", "3"]);
+        Assert.Equal(0, helloExit);
+        var lines = hello.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains("proto 3", lines);
+        Assert.Contains("mode standalone", lines);
         using (var c = fixture.Connect())
         {
             for (var i = 0; i < 100; i++)

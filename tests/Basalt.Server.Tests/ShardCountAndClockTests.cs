@@ -66,10 +66,7 @@ public sealed class ShardCountAndClockTests
             ["RENAME", "clock:c", "clock:d"],
             ["EXISTS", "clock:a", "clock:b", "clock:c", "clock:d"],
         ];
-        foreach (var command in pipeline)
-        {
-            c.SendRaw(RespConnection.Encode(command));
-        }
+        c.SendRaw(pipeline.SelectMany(command => RespConnection.Encode(command)).ToArray());
 
         for (var i = 0; i < 4; i++)
         {

@@ -72,6 +72,29 @@ public sealed class RespConnection : IDisposable
         }
     }
 
+    /// <summary>True if the server closed the connection within the timeout without sending a single byte first.</summary>
+    public bool IsClosedWithoutReply(int timeoutMs = 5000)
+    {
+        if (_end > _start)
+        {
+            return false;
+        }
+
+        _client.ReceiveTimeout = timeoutMs;
+        try
+        {
+            return _stream.Read(new byte[1], 0, 1) == 0;
+        }
+        catch (IOException ex) when (ex.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionReset })
+        {
+            return true;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>True if the server closed the connection (reads EOF) within the timeout.</summary>
     public bool IsClosedByServer(int timeoutMs = 5000)
     {
