@@ -18,6 +18,9 @@ fi
 
 # ioredis and node-redis for the Node.js client tests, into the repo (tests/clients/node/node_modules).
 command -v node >/dev/null 2>&1 || { $SUDO_CMD apt-get update -qq; DEBIAN_FRONTEND=noninteractive $SUDO_CMD apt-get install -y -qq nodejs npm >/dev/null; }
+# node-redis (the lockfile's redis 6.x) needs Node.js 20 or newer; Debian 12's own nodejs is 18.
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 20 ] || { echo "Node.js $(node -v) is too old for the client tests: node-redis needs Node.js 20 or newer" >&2; exit 1; }
 { [ -d tests/clients/node/node_modules/ioredis ] && [ -d tests/clients/node/node_modules/redis ]; } || npm ci --prefix tests/clients/node --no-audit --no-fund --silent
 
 # The Debian package starts a redis-server on 6379 as a service; tests start their own on free ports.

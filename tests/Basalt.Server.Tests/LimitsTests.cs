@@ -308,7 +308,15 @@ public sealed class LimitsTests
         var reply = c.Read();
         Assert.Equal("ERR max number of clients reached", reply.Text);
         a.Dispose();
-        Thread.Sleep(200);
+
+        // The close is processed by a's loop; wait until the server counts one client (b) before taking the slot.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!b.Call("INFO", "clients").Text!.Contains("connected_clients:1\r\n", StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "a's close was never processed");
+            Thread.Sleep(10);
+        }
+
         using var d = server.Connect();
         Assert.Equal("PONG", d.Call("PING").Text);
     }

@@ -142,7 +142,7 @@ public sealed partial class ServerProcess : IDisposable
     /// <summary>Sends SIGTERM and waits for the exit code.</summary>
     public int Terminate(TimeSpan timeout)
     {
-        _ = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit(5000);
+        Signals.Terminate(_process.Id);
         if (!_process.WaitForExit((int)timeout.TotalMilliseconds))
         {
             Kill();

@@ -136,10 +136,7 @@ public sealed class ShutdownTests
             Stdin = true,
             ReadyLine = "holding the listener",
         });
-        using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", server.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-        {
-            kill.WaitForExit(5000);
-        }
+        Signals.Terminate(server.Pid);
 
         Assert.True(server.WaitForLog("Received SIGTERM", TimeSpan.FromSeconds(10)), server.Log);
         server.WriteLine("go"); // lets the start finish
