@@ -612,8 +612,10 @@ public sealed class BasaltServer : IAsyncDisposable
     /// Redis 7.0's test for protected mode: the peer's address is exactly 127.0.0.1 or ::1, so another loopback
     /// address (127.0.0.2) is not local either.
     /// </summary>
-    private static bool IsLocalClient(Socket socket) =>
-        socket.RemoteEndPoint is IPEndPoint ep && (ep.Address.Equals(IPAddress.Loopback) || ep.Address.Equals(IPAddress.IPv6Loopback));
+    private static bool IsLocalClient(Socket socket) => socket.RemoteEndPoint is IPEndPoint ep && IsLocalAddress(ep.Address);
+
+    /// <summary>Redis's islocalClient: 127.0.0.1 or ::1 only, not the rest of 127.0.0.0/8 (protected mode, DEBUG local).</summary>
+    internal static bool IsLocalAddress(IPAddress address) => address.Equals(IPAddress.Loopback) || address.Equals(IPAddress.IPv6Loopback);
 
     /// <summary>
     /// tcp-keepalive as Redis sets it: probes after <paramref name="seconds"/> of silence, then every third of that,

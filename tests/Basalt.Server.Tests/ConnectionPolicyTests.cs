@@ -52,6 +52,19 @@ public sealed class ConnectionPolicyTests
     }
 
     [Fact]
+    public void Debug_local_serves_127_0_0_1_only_as_redis_does()
+    {
+        using var basalt = ServerProcess.StartBasalt("--shards", "2", "--enable-debug-command", "local", "--protected-mode", "no");
+        using var redis = ServerProcess.StartRedis("--enable-debug-command", "local", "--protected-mode", "no");
+        foreach (var source in new[] { "127.0.0.1", "127.0.0.2" })
+        {
+            var expected = ExchangeFrom(source, redis.Port, "DEBUG SLEEP 0\r\n");
+            Assert.Equal(expected, ExchangeFrom(source, basalt.Port, "DEBUG SLEEP 0\r\n"));
+            Assert.Equal(source == "127.0.0.1", expected == "+OK\r\n");
+        }
+    }
+
+    [Fact]
     public void A_client_that_must_still_authenticate_may_send_only_small_requests()
     {
         using var basalt = ServerProcess.StartBasalt("--shards", "2", "--requirepass", "pw");

@@ -111,7 +111,7 @@ internal static class DebugCommands
     public static bool Allowed(Connection c) => c.Loop.Server.Config.DebugCommand switch
     {
         DebugCommandMode.Yes => true,
-        DebugCommandMode.Local => c.RemoteEndPoint is { } ep && IPAddress.IsLoopback(ep.Address),
+        DebugCommandMode.Local => c.RemoteEndPoint is { } ep && BasaltServer.IsLocalAddress(ep.Address),
         _ => false,
     };
 }
