@@ -1,4 +1,3 @@
-using System.Net;
 using System.Text;
 using Basalt.Engine.Commands;
 using Basalt.Engine.Keyspace;
