@@ -280,7 +280,9 @@ public sealed class BasaltServer : IAsyncDisposable
 
         try
         {
-            await Task.WhenAll(drained).WaitAsync(TimeSpan.FromSeconds(Config.ShutdownTimeoutSeconds)).ConfigureAwait(false);
+            // A timer can't wait past 2^32 - 2 ms (49.7 days); Redis's range goes to 2^31 - 1 s, which is forever here.
+            var timeout = Config.ShutdownTimeoutSeconds < uint.MaxValue / 1000 ? TimeSpan.FromSeconds(Config.ShutdownTimeoutSeconds) : Timeout.InfiniteTimeSpan;
+            await Task.WhenAll(drained).WaitAsync(timeout).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {

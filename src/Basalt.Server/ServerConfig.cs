@@ -70,7 +70,7 @@ public sealed class ServerConfig
         Define("enable-debug-command", SettingType.Enum, "no", false, () => DebugCommand.ToString().ToLowerInvariant(), ParseEnum<DebugCommandMode>, v => DebugCommand = v);
         Define("save", SettingType.Words, "3600 1 300 100 60 10000", true, () => SavePoints, ParseSave, v => SavePoints = v, appendsInFile: true);
         Define("appendonly", SettingType.Bool, "no", true, () => "no", ParseAppendOnly, static _ => { });
-        Define("shutdown-timeout", SettingType.Int, "10", true, () => Str(ShutdownTimeoutSeconds), v => ParseInt(v, 0, 3600), v => ShutdownTimeoutSeconds = v);
+        Define("shutdown-timeout", SettingType.Int, "10", true, () => Str(ShutdownTimeoutSeconds), v => ParseInt(v, 0, int.MaxValue), v => ShutdownTimeoutSeconds = v);
         Define("shard-sched-policy", SettingType.Enum, "batch", false, () => ShardSchedPolicy.ToString().ToLowerInvariant(), ParseEnum<ShardSchedPolicy>, v => ShardSchedPolicy = v);
         Define("shutdown-readiness-delay", SettingType.Int, "1000", true, () => Str(ShutdownReadinessDelayMs), v => ParseInt(v, 0, 600_000), v => ShutdownReadinessDelayMs = v);
         foreach (var s in _ordered)

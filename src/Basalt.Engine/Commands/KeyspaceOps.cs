@@ -120,7 +120,8 @@ public static class KeyspaceOps
                 }
                 else if (Is(Args[i], "MATCH"u8) && hasNext)
                 {
-                    _pattern = ++i;
+                    // As Redis: MATCH * is no pattern at all, so it also lists the empty key, which the glob "*" doesn't match.
+                    _pattern = Glob.IsMatchAll(Args[++i]) ? -1 : i;
                 }
                 else if (Is(Args[i], "TYPE"u8) && hasNext)
                 {

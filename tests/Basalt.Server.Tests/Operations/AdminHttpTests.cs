@@ -315,7 +315,7 @@ public sealed class AdminHttpTests
         {
             using var c = s.Connect();
             c.SendRaw(RespConnection.Encode("DEBUG", "SLEEP", "2"));
-            await Task.Delay(200); // let the loop pick the command up
+            await s.WaitUntilALoopIsBusyAsync(); // the loop is inside the command
             var stop = s.Server.StopAsync();
 
             using (var r = await s.Http.GetAsync("/readyz"))
@@ -344,7 +344,7 @@ public sealed class AdminHttpTests
         var before = stats.MessagesReceived;
 
         c.SendRaw(RespConnection.Encode("DEBUG", "SLEEP", "3"));
-        await Task.Delay(200); // the loop is inside the command now
+        await s.WaitUntilALoopIsBusyAsync(); // the loop is inside the command now
         for (var wave = 0; wave < 3; wave++)
         {
             var scrapes = new Task<Dictionary<string, MetricFamily>>[20];

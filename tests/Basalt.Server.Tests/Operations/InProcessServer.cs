@@ -35,6 +35,17 @@ public sealed class InProcessServer : IAsyncDisposable
 
     public RespConnection Connect() => new(Server.Port);
 
+    /// <summary>Waits until a loop has been inside one turn for 50 ms or more: a command sent to it (DEBUG SLEEP) is running.</summary>
+    public async Task WaitUntilALoopIsBusyAsync()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (Server.UnhealthyLoops(50).Count == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "no loop became busy");
+            await Task.Delay(10);
+        }
+    }
+
     public async Task<Dictionary<string, MetricFamily>> ScrapeAsync()
     {
         using var response = await Http.GetAsync("/metrics");
