@@ -242,12 +242,22 @@ public sealed class LimitsTests
     {
         using var server = ServerProcess.StartBasalt("--shards", "2", "--client-output-buffer-limit", "normal", "0", "256kb", "1");
         using var c = server.Connect();
+        using var watcher = server.Connect();
         Assert.Equal("OK", c.Call("SET", "big", new string('x', 8 * 1024 * 1024)).Text);
+        var id = c.Call("CLIENT", "ID").Integer.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
         // The reply outgrows what the sockets hold, and the client reads nothing: the server stops reading it
-        // (backpressure), so only the loop's own timer can notice that it stayed over the soft limit.
+        // (backpressure), so only the loop's own timer can notice that it stayed over the soft limit. The client is
+        // watched from another connection, so nothing reads its output until the server has let it go.
         c.SendRaw(RespConnection.Encode("GET", "big"));
-        Thread.Sleep(3000);
+        var sent = DateTime.UtcNow;
+        while (watcher.Call("CLIENT", "LIST", "ID", id).Text!.Length > 0)
+        {
+            Assert.True(DateTime.UtcNow < sent.AddSeconds(15), "the client over its soft limit was never closed");
+            Thread.Sleep(50);
+        }
+
+        Assert.True(DateTime.UtcNow - sent >= TimeSpan.FromSeconds(0.9), "closed before its soft-limit seconds passed");
         Assert.True(c.IsClosedByServer(2000));
     }
 
