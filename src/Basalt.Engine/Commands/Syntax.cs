@@ -10,10 +10,16 @@ public static class Syntax
     /// Whether an argument is a keyword, compared as Redis compares them (strcasecmp on C strings): case-insensitively,
     /// and only up to the argument's first NUL byte, so <c>"NX\0junk"</c> is NX.
     /// </summary>
-    public static bool Is(ReadOnlySpan<byte> arg, ReadOnlySpan<byte> keyword)
+    public static bool Is(ReadOnlySpan<byte> arg, ReadOnlySpan<byte> keyword) => Ascii.EqualsIgnoreCase(CString(arg), keyword);
+
+    /// <summary>
+    /// An argument as Redis reads one it treats as a C string (option keywords, config values and patterns, client
+    /// filters): up to its first NUL byte.
+    /// </summary>
+    public static ReadOnlySpan<byte> CString(ReadOnlySpan<byte> arg)
     {
         var nul = arg.IndexOf((byte)0);
-        return Ascii.EqualsIgnoreCase(nul < 0 ? arg : arg[..nul], keyword);
+        return nul < 0 ? arg : arg[..nul];
     }
 
     /// <summary>Parses an integer argument or replies Redis's "not an integer" error.</summary>

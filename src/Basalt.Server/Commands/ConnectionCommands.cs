@@ -371,10 +371,12 @@ internal static class ConnectionCommands
         var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         for (var i = 2; i < a.Count; i++)
         {
-            var pattern = a[i];
+            // As Redis: a name with no glob character before its first NUL is looked up whole (so "hz\0x" names nothing);
+            // a pattern is matched as a C string, up to the NUL.
+            var pattern = CString(a[i]);
             if (pattern.IndexOfAny("[*?"u8) < 0)
             {
-                var typed = Encoding.UTF8.GetString(pattern);
+                var typed = Encoding.UTF8.GetString(a[i]);
                 if (!seen.Contains(typed) && config.TryFind(typed, out var setting))
                 {
                     seen.Add(typed);
@@ -435,9 +437,10 @@ internal static class ConnectionCommands
                 return;
             }
 
-            // A value that isn't UTF-8 is refused: decoded with replacement characters it would be kept as something
-            // else than what was sent, and a requirepass set so would lock out every client that sends those bytes.
-            if (!ConfigFileReader.TryDecode(a[i + 1], out var value))
+            // Redis keeps a config value as a C string, so it ends at its first NUL. A value that isn't UTF-8 is refused:
+            // decoded with replacement characters it would be kept as something other than what was sent, and a
+            // requirepass set so would lock out every client that sends those bytes.
+            if (!ConfigFileReader.TryDecode(CString(a[i + 1]), out var value))
             {
                 new ErrorText().Add("ERR CONFIG SET failed (possibly related to argument '").Add(a[i]).Add("') - argument must be UTF-8 text").WriteTo(c.Output);
                 return;

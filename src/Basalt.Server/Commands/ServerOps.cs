@@ -15,6 +15,7 @@ internal static class ClientTypes
 {
     public static bool TryParse(ReadOnlySpan<byte> arg, out bool matchesNobody, out string? error)
     {
+        arg = CString(arg);
         var type = Encoding.UTF8.GetString(arg).ToLowerInvariant();
         matchesNobody = type is "master" or "replica" or "slave" or "pubsub";
         error = matchesNobody || type == "normal" ? null : $"ERR Unknown client type '{Encoding.UTF8.GetString(arg)}'";
@@ -169,19 +170,19 @@ internal sealed class ClientKillOp : LoopOp
             }
             else if (Is(Args[i], "USER"u8))
             {
-                if (!value.SequenceEqual("default"u8))
+                if (!CString(value).SequenceEqual("default"u8))
                 {
-                    EarlyError = $"ERR No such user '{Encoding.UTF8.GetString(value)}'";
+                    EarlyError = $"ERR No such user '{Encoding.UTF8.GetString(CString(value))}'";
                     return;
                 }
             }
             else if (Is(Args[i], "ADDR"u8))
             {
-                _addr = Encoding.UTF8.GetString(value);
+                _addr = Encoding.UTF8.GetString(CString(value));
             }
             else if (Is(Args[i], "LADDR"u8))
             {
-                _laddr = Encoding.UTF8.GetString(value);
+                _laddr = Encoding.UTF8.GetString(CString(value));
             }
             else if (Is(Args[i], "SKIPME"u8))
             {
