@@ -20,8 +20,6 @@ internal sealed class ConfigFileReader(ServerConfig config)
     // Redis's one save_loaded flag. The first occurrence replaces the default, the later ones add to it.
     private readonly HashSet<string> _appended = new(StringComparer.OrdinalIgnoreCase);
 
-    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
-
     /// <summary>Nested includes deeper than this are refused: it catches include cycles too.</summary>
     public const int MaxIncludeDepth = 16;
 
@@ -184,16 +182,9 @@ internal sealed class ConfigFileReader(ServerConfig config)
     /// <summary>Decodes strict UTF-8: false, rather than U+FFFD in the value, when the bytes are not UTF-8.</summary>
     public static bool TryDecode(ReadOnlySpan<byte> bytes, out string text)
     {
-        try
-        {
-            text = StrictUtf8.GetString(bytes);
-            return true;
-        }
-        catch (DecoderFallbackException)
-        {
-            text = string.Empty;
-            return false;
-        }
+        var valid = System.Text.Unicode.Utf8.IsValid(bytes);
+        text = valid ? Encoding.UTF8.GetString(bytes) : string.Empty;
+        return valid;
     }
 
     /// <summary>A file's lines as Redis reads them: split at '\n', a trailing '\r' dropped.</summary>

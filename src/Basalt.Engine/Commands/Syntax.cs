@@ -10,7 +10,8 @@ public static class Syntax
     /// Whether an argument is a keyword, compared as Redis compares them (strcasecmp on C strings): case-insensitively,
     /// and only up to the argument's first NUL byte, so <c>"NX\0junk"</c> is NX.
     /// </summary>
-    public static bool Is(ReadOnlySpan<byte> arg, ReadOnlySpan<byte> keyword) => Ascii.EqualsIgnoreCase(CString(arg), keyword);
+    public static bool Is(ReadOnlySpan<byte> arg, ReadOnlySpan<byte> keyword) =>
+        arg.Length >= keyword.Length && Ascii.EqualsIgnoreCase(arg[..keyword.Length], keyword) && (arg.Length == keyword.Length || arg[keyword.Length] == 0);
 
     /// <summary>
     /// An argument as Redis reads one it treats as a C string (option keywords, config values and patterns, client
