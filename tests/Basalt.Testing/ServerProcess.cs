@@ -21,6 +21,9 @@ public sealed partial class ServerProcess : IDisposable
 
     private int _pid;
 
+    /// <summary>The data dir this fixture made up for the server (Defaults); removed on dispose.</summary>
+    private string? _dataDir;
+
     public int Port { get; private set; }
 
     public int Pid => _pid != 0 ? _pid : (_pid = _process.Id);
@@ -53,6 +56,7 @@ public sealed partial class ServerProcess : IDisposable
         }
 
         var all = new List<string> { RepoPaths.ServerDll };
+        string? dataDir = null;
         if (start.ConfigFile is not null)
         {
             all.Add(start.ConfigFile);
@@ -60,7 +64,7 @@ public sealed partial class ServerProcess : IDisposable
 
         if (start.Defaults)
         {
-            var dataDir = Path.Combine(Path.GetTempPath(), "basalt-test-" + Guid.NewGuid().ToString("N"));
+            dataDir = Path.Combine(Path.GetTempPath(), "basalt-test-" + Guid.NewGuid().ToString("N"));
             all.AddRange(["--port", "0", "--dir", dataDir, "--admin-port", "0", "--shutdown-readiness-delay", "0"]);
         }
 
@@ -69,10 +73,27 @@ public sealed partial class ServerProcess : IDisposable
         {
             // util-linux's prlimit sets RLIMIT_NOFILE (soft and hard) for the process it runs.
             all.InsertRange(0, [$"--nofile={files}:{files}", "dotnet"]);
-            return Start("prlimit", all, BannerPort(), start.ReadyLine, start.Environment, start.Stdin, start.WorkingDirectory);
         }
 
-        return Start("dotnet", all, BannerPort(), start.ReadyLine, start.Environment, start.Stdin, start.WorkingDirectory);
+        try
+        {
+            var server = Start(start.OpenFilesLimit is null ? "dotnet" : "prlimit", all, BannerPort(), start.ReadyLine, start.Environment, start.Stdin, start.WorkingDirectory);
+            server._dataDir = dataDir;
+            return server;
+        }
+        catch
+        {
+            DeleteDataDir(dataDir);
+            throw;
+        }
+    }
+
+    private static void DeleteDataDir(string? dir)
+    {
+        if (dir is not null && Directory.Exists(dir))
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     /// <summary>Writes one line to the server's stdin (only when started with Stdin = true).</summary>
@@ -176,6 +197,8 @@ public sealed partial class ServerProcess : IDisposable
             Directory.CreateDirectory(dir);
             File.WriteAllText(Path.Combine(dir, $"server-{Pid}.log"), Log);
         }
+
+        DeleteDataDir(_dataDir);
     }
 
     private static ServerProcess Start(string file, List<string> args, Regex? portPattern, string readyLine, IReadOnlyDictionary<string, string>? environment = null, bool stdin = false, string? workingDirectory = null)
