@@ -590,6 +590,7 @@ public sealed class BasaltServer : IAsyncDisposable
             return;
         }
 
+        // Ids and loops advance together, so client id n is served by loop (n - 1) mod shards (tests rely on it).
         var id = Interlocked.Increment(ref _nextClientId);
         var loop = Loops[_nextLoop++ % Loops.Length];
         try

@@ -20,25 +20,16 @@ public sealed class KeyHoldTests
     {
         using var server = ServerProcess.StartBasalt("--shards", "2", "--enable-debug-command", "yes");
 
-        // The accept thread hands connections to the loops in turn, so consecutive connections alternate loops.
-        var conns = Enumerable.Range(0, 6).Select(_ => server.Connect()).ToList();
+        var byLoop = ConnectionsByLoop(server, shards: 2, perLoop: 3);
+        var conns = byLoop.SelectMany(l => l).ToList();
         try
         {
             var k0 = KeyOn(0, "src");
             var k1 = KeyOn(1, "dst");
             var other = KeyOn(0, "other");
-            conns[2].Call("SET", other, "free");
-
-            // Which of the first two connections sits on shard 1's loop? Put one to sleep and see whether shard 1 still answers.
-            conns[0].SendRaw(RespConnection.Encode("DEBUG", "SLEEP", "1"));
-            Thread.Sleep(100);
-            var probe = Stopwatch.StartNew();
-            conns[1].Call("GET", k1);
-            var shard1Slept = probe.Elapsed > TimeSpan.FromMilliseconds(500);
-            Assert.Equal("OK", conns[0].Read().Text);
-            var onShard1 = shard1Slept ? 0 : 1;
-            var sleeper = conns[onShard1];
-            var (holder, bystander, mover) = (conns[onShard1 ^ 1], conns[(onShard1 ^ 1) + 2], conns[(onShard1 ^ 1) + 4]);
+            var sleeper = byLoop[1][0];
+            var (holder, bystander, mover) = (byLoop[0][0], byLoop[0][1], byLoop[0][2]);
+            holder.Call("SET", other, "free");
             mover.Call("SELECT", "1");
 
             foreach (var op in new[] { "RENAME", "MSETNX", "COPY" })
@@ -204,48 +195,39 @@ public sealed class KeyHoldTests
         }
     }
 
+    /// <summary>Three connections to a 3-shard server, the one at index i served by loop i.</summary>
+    private static List<RespConnection> ConnectionPerLoop(ServerProcess server) =>
+        [.. ConnectionsByLoop(server, shards: 3, perLoop: 1).Select(l => l[0])];
+
     /// <summary>
-    /// Three connections to a 3-shard server, the one at index i served by loop i. The accept thread hands connections
-    /// to the loops in turn, so three consecutive connections sit on three loops; which is which is found by probing.
+    /// <paramref name="perLoop"/> connections on each loop. The accept thread numbers connections and hands them to the
+    /// loops in turn, both counting from the first (BasaltServer.Admit), so client id n is served by loop (n - 1) mod
+    /// shards.
     /// </summary>
-    private static List<RespConnection> ConnectionPerLoop(ServerProcess server)
+    private static List<RespConnection>[] ConnectionsByLoop(ServerProcess server, int shards, int perLoop)
     {
-        var conns = Enumerable.Range(0, 3).Select(_ => server.Connect()).ToList();
+        var byLoop = Enumerable.Range(0, shards).Select(_ => new List<RespConnection>()).ToArray();
         try
         {
-            var loopOf = new int[3];
-            loopOf[0] = LoopOf(conns[0], conns[1]);
-            loopOf[1] = LoopOf(conns[1], conns[0]);
-            loopOf[2] = 3 - loopOf[0] - loopOf[1];
-            return [.. Enumerable.Range(0, 3).Select(loop => conns[Array.IndexOf(loopOf, loop)])];
+            for (var i = 0; i < shards * perLoop; i++)
+            {
+                var conn = server.Connect();
+                var id = conn.Call("CLIENT", "ID").Integer;
+                byLoop[(int)((id - 1) % shards)].Add(conn);
+            }
+
+            Assert.All(byLoop, l => Assert.Equal(perLoop, l.Count));
+            return byLoop;
         }
         catch
         {
-            conns.ForEach(c => c.Dispose());
+            foreach (var c in byLoop.SelectMany(l => l))
+            {
+                c.Dispose();
+            }
+
             throw;
         }
-    }
-
-    /// <summary>Which loop of three serves <paramref name="conn"/>: put it to sleep, and see which shard's key then stalls for another connection.</summary>
-    private static int LoopOf(RespConnection conn, RespConnection other)
-    {
-        conn.SendRaw(RespConnection.Encode("DEBUG", "SLEEP", "0.8"));
-        Thread.Sleep(100);
-        var found = -1;
-        for (var shard = 0; shard < 3; shard++)
-        {
-            var watch = Stopwatch.StartNew();
-            other.Call("GET", KeyOn(ThreeShards, shard, "probe"));
-            if (watch.Elapsed > TimeSpan.FromMilliseconds(300))
-            {
-                found = shard;
-                break;
-            }
-        }
-
-        Assert.Equal("OK", conn.Read().Text);
-        Assert.NotEqual(-1, found);
-        return found;
     }
 
     private static string KeyOn(int shard, string prefix) => KeyOn(Slots, shard, prefix);
