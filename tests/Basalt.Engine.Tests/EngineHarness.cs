@@ -33,6 +33,9 @@ public sealed class EngineHarness
 
     public long NowMs { get; set; } = 1_700_000_000_000;
 
+    /// <summary>The selected database, as SELECT would set it.</summary>
+    public int Db { get; set; }
+
     public RespValue Run(params string[] args)
     {
         var bytes = args.Select(Encoding.UTF8.GetBytes).ToArray();
@@ -55,12 +58,12 @@ public sealed class EngineHarness
         using var reply = new ReplyBuffer();
         if (spec.Kind == CommandKind.Keyed)
         {
-            var ctx = new CommandContext { Args = view, Reply = reply, Store = Store, Db = Store.Dbs[0], NowMs = NowMs, Spec = spec };
+            var ctx = new CommandContext { Args = view, Reply = reply, Store = Store, Db = Store.Dbs[Db], NowMs = NowMs, Spec = spec };
             spec.Keyed!(ref ctx);
         }
         else
         {
-            var op = spec.CreateOp!(new OpRequest { Args = view, Db = 0, Slots = new SlotMap(1), NowMs = NowMs, DatabaseCount = 16, Spec = spec });
+            var op = spec.CreateOp!(new OpRequest { Args = view, Db = Db, Slots = new SlotMap(1), NowMs = NowMs, DatabaseCount = 16, Spec = spec });
             if (op.EarlyError is { } e)
             {
                 reply.Error(e);
