@@ -408,6 +408,19 @@ public sealed class AdminHttpTests
         using var server = ServerProcess.StartBasalt("--admin-port", adminPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--shutdown-timeout", "2");
         using var prober = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
         prober.Connect(IPAddress.Loopback, adminPort);
+
+        // A whole request first, answered: the admin host has taken the connection, and reads the next request on it.
+        prober.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"u8);
+        var buffer = new byte[4096];
+        var got = 0;
+        while (!System.Text.Encoding.ASCII.GetString(buffer, 0, got).Contains("\"status\"", StringComparison.Ordinal))
+        {
+            var n = prober.Receive(buffer, got, buffer.Length - got, System.Net.Sockets.SocketFlags.None);
+            Assert.True(n > 0, "the admin host closed the connection");
+            got += n;
+        }
+
+        // Then half of the next one. Its arrival is not observable from here; the stop below comes well after it.
         prober.Send("GET /readyz HTTP/1.1\r\nHost: x\r\n"u8);
         Thread.Sleep(200);
 
