@@ -506,7 +506,6 @@ public sealed class BasaltServer : IAsyncDisposable
                 return;
             }
 
-            Interlocked.Increment(ref _connectionsReceived);
             Interlocked.Increment(ref _rejectedConnections);
             TryReject(socket, "-ERR max number of clients reached\r\n"u8);
         }
@@ -557,7 +556,6 @@ public sealed class BasaltServer : IAsyncDisposable
     /// <summary>An accepted client: refused past maxclients, else handed round-robin to a loop.</summary>
     private void Admit(Socket socket)
     {
-        Interlocked.Increment(ref _connectionsReceived);
         if (Interlocked.Increment(ref _connected) > Config.MaxClients)
         {
             Interlocked.Decrement(ref _connected);
@@ -589,6 +587,9 @@ public sealed class BasaltServer : IAsyncDisposable
             socket.Dispose();
             return;
         }
+
+        // Counted as received only now, past the refusals, as Redis counts total_connections_received.
+        Interlocked.Increment(ref _connectionsReceived);
 
         // Ids and loops advance together, so client id n is served by loop (n - 1) mod shards (tests rely on it).
         var id = Interlocked.Increment(ref _nextClientId);
@@ -688,6 +689,9 @@ public static class ServerInfo
 
     /// <summary>The Redis version whose behaviour Basalt reproduces; clients gate features on it.</summary>
     public const string RedisVersion = "7.0.15";
+
+    /// <summary>INFO's <c>os</c>, as Redis writes it from uname(2): system name, kernel release, machine.</summary>
+    public static string OperatingSystem { get; } = Net.Native.Uname();
 }
 
 /// <summary>A port the server must listen on (RESP or admin) could not be bound; startup stops with it.</summary>

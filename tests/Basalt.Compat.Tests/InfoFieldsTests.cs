@@ -43,6 +43,20 @@ public sealed class InfoFieldsTests(Oracles oracles)
         Assert.All(polled, f => Assert.Contains(f, basalt));
     }
 
+    [Fact]
+    public void Section_names_end_at_a_NUL_and_os_is_what_uname_says()
+    {
+        Assert.Equal(["CPU"], Layout(oracles.Redis, "cpu\0x").Select(s => s.Name));
+        Assert.Equal(["CPU"], Layout(oracles.Basalt, "cpu\0x").Select(s => s.Name));
+        Assert.Equal(Os(oracles.Redis), Os(oracles.Basalt));
+
+        static string Os(ServerProcess server)
+        {
+            using var c = Differential.Open(server, 2);
+            return c.Call("INFO", "server").Text!.Split("\r\n").Single(l => l.StartsWith("os:", StringComparison.Ordinal));
+        }
+    }
+
     private static List<(string Name, List<string> Fields)> Layout(ServerProcess server, string which)
     {
         using var c = Differential.Open(server, 2);

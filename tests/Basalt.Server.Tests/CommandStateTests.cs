@@ -165,4 +165,106 @@ public sealed class CommandStateTests : IDisposable
         Assert.StartsWith("ERR DEBUG command not allowed.", expected, StringComparison.Ordinal);
         Assert.Equal(expected, b.Call("DEBUG", "SLEEP", "0").Text);
     }
+
+    [Fact]
+    public void Client_no_touch_leaves_access_times_alone_for_every_command_but_touch()
+    {
+        // Redis 7.2's CLIENT NO-TOUCH (7.0 has none, so Basalt alone): no lookup of this client restarts a key's idle
+        // time, including the commands that run across shards, and a renamed or moved key keeps its idle time; TOUCH
+        // still counts.
+        using var a = _basalt.Connect();
+        using var b = _basalt.Connect();
+        string[] keys = ["nt:get", "nt:mget1", "nt:mget2", "nt:lcs1", "nt:lcs2", "nt:copy", "nt:rename", "nt:move", "nt:touch", "idle:untouched"];
+        foreach (var key in keys)
+        {
+            Assert.Equal("OK", a.Call("SET", key, "v").Text);
+        }
+
+        Thread.Sleep(2500);
+        AssertTimePassed(a);
+        Assert.Equal("OK", b.Call("CLIENT", "NO-TOUCH", "ON").Text);
+        Assert.Equal("v", b.Call("GET", "nt:get").Text);
+        Assert.Equal(2, b.Call("MGET", "nt:mget1", "nt:mget2").Items!.Count);
+        Assert.Equal("v", b.Call("LCS", "nt:lcs1", "nt:lcs2").Text);
+        Assert.Equal(1, b.Call("COPY", "nt:copy", "nt:copied").Integer);
+        Assert.Equal("OK", b.Call("RENAME", "nt:rename", "nt:renamed").Text);
+        Assert.Equal(1, b.Call("MOVE", "nt:move", "1").Integer);
+        Assert.Equal(1, b.Call("TOUCH", "nt:touch").Integer);
+
+        foreach (var key in new[] { "nt:get", "nt:mget1", "nt:mget2", "nt:lcs1", "nt:lcs2", "nt:copy", "nt:renamed" })
+        {
+            var idle = a.Call("OBJECT", "IDLETIME", key).Integer;
+            Assert.True(idle >= 2, $"{key} idle {idle} s after a NO-TOUCH client's access");
+        }
+
+        Assert.Equal("OK", a.Call("SELECT", "1").Text);
+        Assert.True(a.Call("OBJECT", "IDLETIME", "nt:move").Integer >= 2, "the moved key lost its idle time");
+        Assert.Equal("OK", a.Call("SELECT", "0").Text);
+        AssertRestarted(a, "nt:touch", "nt:copied");
+    }
+
+    [Fact]
+    public void A_connection_refused_for_maxclients_is_counted_as_rejected_not_received()
+    {
+        foreach (var server in new[] { _redis, _basalt })
+        {
+            using var a = server.Connect();
+            long Stat(string name) => long.Parse(a.Call("INFO", "stats").Text!.Split("\r\n").Single(l => l.StartsWith(name + ":", StringComparison.Ordinal))[(name.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+            var received = Stat("total_connections_received");
+            Assert.Equal("OK", a.Call("CONFIG", "SET", "maxclients", "1").Text);
+            using (var refused = server.Connect())
+            {
+                Assert.Equal("ERR max number of clients reached", refused.Read().Text);
+            }
+
+            Assert.Equal(received, Stat("total_connections_received"));
+            Assert.Equal(1, Stat("rejected_connections"));
+        }
+    }
+
+    [Fact]
+    public void Client_kill_by_address_alone_reads_the_address_as_a_C_string()
+    {
+        foreach (var server in new[] { _redis, _basalt })
+        {
+            using var a = server.Connect();
+            using var b = server.Connect();
+            var addr = b.Call("CLIENT", "INFO").Text!.Split(' ').Single(f => f.StartsWith("addr=", StringComparison.Ordinal))["addr=".Length..];
+            Assert.Equal("OK", a.Call("CLIENT", "KILL", addr + "\0junk").Text);
+            Assert.True(b.IsClosedByServer(), "the client named before the NUL was not killed");
+        }
+    }
+
+    [Fact]
+    public void Client_list_shows_input_left_to_run_and_waits_to_write_only_on_a_full_socket()
+    {
+        var fields = new Dictionary<string, string>[2];
+        var servers = new[] { _redis, _basalt };
+        for (var i = 0; i < 2; i++)
+        {
+            using var a = servers[i].Connect();
+            using var b = servers[i].Connect();
+
+            // b's big SET has run: nothing of it is left to run. a's own batch is all of its query buffer while it runs.
+            Assert.Equal("OK", b.Call("SET", "qb", new string('x', 30_000)).Text);
+            var id = b.Call("CLIENT", "ID").Integer.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var other = Fields(a.Call("CLIENT", "LIST", "ID", id).Text!);
+            a.SendRaw([.. RespConnection.Encode("PING"), .. RespConnection.Encode("CLIENT", "INFO")]);
+            Assert.Equal("PONG", a.Read().Text);
+            var self = Fields(a.Read().Text!);
+            fields[i] = new()
+            {
+                ["other qbuf"] = other["qbuf"],
+                ["other events"] = other["events"],
+                ["self qbuf"] = self["qbuf"],
+                ["self obl"] = self["obl"],
+                ["self events"] = self["events"],
+            };
+        }
+
+        Assert.Equal(fields[0], fields[1]);
+
+        static Dictionary<string, string> Fields(string line) =>
+            line.Trim().Split(' ').Select(f => f.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1]);
+    }
 }

@@ -157,4 +157,7 @@ public readonly struct OpRequest
 
     /// <summary>The requesting client's id (CLIENT KILL SKIPME); 0 when there is none.</summary>
     public long ClientId { get; init; }
+
+    /// <summary>The client is in CLIENT NO-TOUCH mode: the op's lookups leave the keys' access time alone.</summary>
+    public bool NoTouch { get; init; }
 }

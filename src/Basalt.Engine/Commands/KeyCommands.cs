@@ -248,7 +248,7 @@ public static class KeyCommands
 
         var expireAt = e.ExpireAtMs;
         ctx.Db.Remove(e);
-        dst.Insert(e.Key, e.Value, e.Encoding, expireAt);
+        dst.Insert(e.Key, e.Value, e.Encoding, expireAt, ctx.Store.LruClockSec - e.LastAccessSec);
         ctx.Reply.Integer(1);
     }
 

@@ -52,6 +52,12 @@ internal sealed class CountOp : ShardOp
         _mode = mode;
         _counts = new long[Slots.ShardCount];
         RouteKeys(1, 1);
+
+        // TOUCH is the one command that updates access times under CLIENT NO-TOUCH too (Redis 7.2).
+        if (mode == Mode.Touch)
+        {
+            NoTouch = false;
+        }
     }
 
     public enum Mode
@@ -112,6 +118,7 @@ internal sealed class RenameOp : ShardOp
     private object? _value;
     private StringEncoding _encoding;
     private long _expireAt;
+    private long _idleSec; // the source's idle time: zero unless CLIENT NO-TOUCH kept the lookup from restarting it
     private int _outcome; // 0 ok, 1 no such key, 2 not renamed (nx)
 
     public RenameOp(in OpRequest r, bool nx)
@@ -148,7 +155,7 @@ internal sealed class RenameOp : ShardOp
                 if (Owns(store, 1))
                 {
                     var e = db.Find(Args[1], NowMs)!;
-                    (_value, _encoding, _expireAt) = (e.Value, e.Encoding, e.ExpireAtMs);
+                    (_value, _encoding, _expireAt, _idleSec) = (e.Value, e.Encoding, e.ExpireAtMs, store.LruClockSec - e.LastAccessSec);
                     db.Remove(e);
                 }
 
@@ -157,7 +164,7 @@ internal sealed class RenameOp : ShardOp
                 if (Owns(store, 2))
                 {
                     db.Delete(Args[2], NowMs);
-                    db.Insert(Args.ToArray(2), _value!, _encoding, _expireAt);
+                    db.Insert(Args.ToArray(2), _value!, _encoding, _expireAt, _idleSec);
                 }
 
                 break;

@@ -27,8 +27,12 @@ public abstract class ShardOp
         Slots = request.Slots;
         Spec = request.Spec;
         DatabaseCount = request.DatabaseCount;
+        NoTouch = request.NoTouch;
         Shards = [];
     }
+
+    /// <summary>Whether the op's lookups leave access times alone (CLIENT NO-TOUCH); the loop sets the store's flag from it.</summary>
+    public bool NoTouch { get; protected init; }
 
     public ArgView Args { get; }
 

@@ -111,10 +111,13 @@ public sealed class Database
         return e;
     }
 
-    /// <summary>Inserts a value of any type under a key known to be absent (RENAME, COPY, MOVE targets).</summary>
-    public Entry Insert(byte[] key, object value, StringEncoding encoding, long expireAtMs)
+    /// <summary>
+    /// Inserts a value of any type under a key known to be absent (RENAME, COPY, MOVE targets), last accessed
+    /// <paramref name="idleSec"/> seconds ago: a moved value keeps its idle time, as Redis's object keeps its LRU clock.
+    /// </summary>
+    public Entry Insert(byte[] key, object value, StringEncoding encoding, long expireAtMs, long idleSec = 0)
     {
-        var e = new Entry(key, KeyHash.Of(key), value) { Encoding = encoding, LastAccessSec = _store.LruClockSec };
+        var e = new Entry(key, KeyHash.Of(key), value) { Encoding = encoding, LastAccessSec = _store.LruClockSec - idleSec };
         Table.Add(e);
         SetExpiryIndex(e, expireAtMs);
         EmitValue(e);

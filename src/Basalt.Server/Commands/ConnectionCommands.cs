@@ -39,7 +39,7 @@ internal static class ConnectionCommands
                 c.Output.Bulk(c.Name);
             }
         });
-        r.Handle("client|info", static (c, _, _) => c.Output.Verbatim(Encoding.UTF8.GetBytes(ClientLine(c) + "\n")));
+        r.Handle("client|info", static (c, _, _) => c.Output.Verbatim(Encoding.UTF8.GetBytes(ClientLine(c, self: true) + "\n")));
         r.Handle("client|setinfo", SetInfo);
         r.Handle("client|no-evict", static (c, a, _) => OnOff(c, a, v => c.NoEvict = v));
         r.Handle("client|no-touch", static (c, a, _) => OnOff(c, a, v => c.NoTouch = v));
@@ -53,16 +53,20 @@ internal static class ConnectionCommands
         CommandIntrospection.Register(r);
     }
 
-    /// <summary>One CLIENT LIST line, with the fields of Redis 7.2 in their order; values are measured, not made up.</summary>
-    public static string ClientLine(Connection c)
+    /// <summary>
+    /// One CLIENT LIST line, with the fields of Redis 7.2 in their order; values are measured, not made up. As in Redis,
+    /// qbuf is the whole batch being run for the client asking (<paramref name="self"/>), and only what is left to run
+    /// for any other.
+    /// </summary>
+    public static string ClientLine(Connection c, bool self)
     {
         var now = Environment.TickCount64;
         var flags = (c.NoEvict ? "e" : string.Empty) + (c.NoTouch ? "T" : string.Empty);
-        var events = c.PendingOutput > 0 ? "rw" : "r";
+        var events = c.WaitsToWrite ? "rw" : "r";
         var inCap = c.InputBufferCapacity;
         var outCap = c.Output.Buffer.Length;
         return string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"id={c.Id} addr={c.RemoteEndPoint} laddr={c.LocalEndPoint} fd={c.Fd} name={c.Name} age={(now - c.CreatedMs) / 1000} idle={(now - c.LastInteractionMs) / 1000} flags={(flags.Length == 0 ? "N" : flags)} db={c.Db} sub=0 psub=0 ssub=0 multi=-1 qbuf={c.InputBufferLength} qbuf-free={inCap - c.InputBufferLength} argv-mem=0 multi-mem=0 rbs={inCap} rbp={inCap} obl={c.PendingOutput} oll=0 omem={outCap} tot-mem={inCap + outCap} events={events} cmd={c.LastCommand} user=default redir=-1 resp={c.Output.Protocol} lib-name={c.LibName} lib-ver={c.LibVersion}");
+            $"id={c.Id} addr={c.RemoteEndPoint} laddr={c.LocalEndPoint} fd={c.Fd} name={c.Name} age={(now - c.CreatedMs) / 1000} idle={(now - c.LastInteractionMs) / 1000} flags={(flags.Length == 0 ? "N" : flags)} db={c.Db} sub=0 psub=0 ssub=0 multi=-1 qbuf={(self ? c.InputBufferLength : c.UnprocessedInput)} qbuf-free={inCap - c.InputBufferLength} argv-mem=0 multi-mem=0 rbs={outCap} rbp={c.OutputPeak} obl={c.PendingOutput} oll=0 omem={outCap} tot-mem={inCap + outCap} events={events} cmd={c.LastCommand} user=default redir=-1 resp={c.Output.Protocol} lib-name={c.LibName} lib-ver={c.LibVersion}");
     }
 
     private static void Ping(Connection c, ArgView a, CommandSpec spec)

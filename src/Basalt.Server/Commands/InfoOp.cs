@@ -41,7 +41,7 @@ internal sealed class InfoOp : LoopOp
         _sections = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         for (var i = 1; i < Args.Count; i++)
         {
-            var s = Encoding.UTF8.GetString(Args[i]).ToLowerInvariant();
+            var s = Encoding.UTF8.GetString(Syntax.CString(Args[i])).ToLowerInvariant(); // section names are C strings in Redis
             switch (s)
             {
                 case "all" or "everything":
@@ -136,7 +136,7 @@ internal sealed class InfoOp : LoopOp
             Field("redis_version", ServerInfo.RedisVersion);
             Field("basalt_version", ServerInfo.Version);
             Field("redis_mode", "standalone");
-            Field("os", $"{System.Runtime.InteropServices.RuntimeInformation.OSDescription} {System.Runtime.InteropServices.RuntimeInformation.OSArchitecture}");
+            Field("os", ServerInfo.OperatingSystem);
             Field("arch_bits", IntPtr.Size * 8);
             Field("multiplexing_api", "epoll");
             Field("runtime", System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription);

@@ -75,7 +75,7 @@ internal sealed class ClientListOp : LoopOp
         {
             if (!_none && (_ids is null || _ids.Contains(c.Id)))
             {
-                lines.Add((c.Id, ConnectionCommands.ClientLine(c)));
+                lines.Add((c.Id, ConnectionCommands.ClientLine(c, self: c.Id == Request.ClientId)));
             }
         }
 
@@ -138,7 +138,7 @@ internal sealed class ClientKillOp : LoopOp
         {
             _oldForm = true;
             _skipMe = false;
-            _addr = Encoding.UTF8.GetString(Args[2]);
+            _addr = Encoding.UTF8.GetString(CString(Args[2])); // compared with strcmp, as the filters are
             RouteAll();
             return;
         }
@@ -170,7 +170,8 @@ internal sealed class ClientKillOp : LoopOp
             }
             else if (Is(Args[i], "USER"u8))
             {
-                if (!CString(value).SequenceEqual("default"u8))
+                // The user is looked up by the whole name (only the error's text ends at a NUL, as Redis's %s does).
+                if (!value.SequenceEqual("default"u8))
                 {
                     EarlyError = $"ERR No such user '{Encoding.UTF8.GetString(CString(value))}'";
                     return;

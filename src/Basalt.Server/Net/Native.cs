@@ -81,6 +81,26 @@ internal static partial class Native
     [LibraryImport("libc", SetLastError = true)]
     public static partial int close(int fd);
 
+    [LibraryImport("libc", EntryPoint = "uname", SetLastError = true)]
+    private static unsafe partial int UnameRaw(byte* buf);
+
+    /// <summary>
+    /// "sysname release machine" from uname(2), as Redis's INFO prints it. Linux's struct utsname is six fields of 65
+    /// bytes: sysname, nodename, release, version, machine, domainname.
+    /// </summary>
+    public static unsafe string Uname()
+    {
+        const int Field = 65;
+        var buf = stackalloc byte[Field * 6];
+        if (UnameRaw(buf) != 0)
+        {
+            return RuntimeInformation.OSDescription;
+        }
+
+        string At(int i) => Marshal.PtrToStringUTF8((nint)(buf + (i * Field))) ?? string.Empty;
+        return $"{At(0)} {At(2)} {At(4)}";
+    }
+
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Open(string path, int flags);
 

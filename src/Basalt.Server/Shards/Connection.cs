@@ -117,6 +117,15 @@ internal sealed unsafe class Connection
 
     public int InputBufferLength => _inLen;
 
+    /// <summary>Input not yet run: a partial frame, or pipelined requests still to come (CLIENT LIST qbuf).</summary>
+    public int UnprocessedInput => _inLen - (_parser.InFrame ? _parser.FrameStart : _parser.Position);
+
+    /// <summary>Whether the loop waits for the socket to take more output (a send met EAGAIN): CLIENT LIST events=rw.</summary>
+    public bool WaitsToWrite => _wantsWritable;
+
+    /// <summary>The most output this connection's buffer has held for one send (CLIENT LIST rbp).</summary>
+    public int OutputPeak { get; private set; }
+
     public int InputBufferCapacity => _in.Length;
 
     public int PendingOutput => Output.Length - _outSent;
@@ -535,6 +544,7 @@ internal sealed unsafe class Connection
             DatabaseCount = Loop.Server.Options.Databases,
             Spec = spec,
             ClientId = Id,
+            NoTouch = NoTouch,
         });
         if (op.EarlyError is { } err)
         {
@@ -796,6 +806,11 @@ internal sealed unsafe class Connection
     /// <summary>Sends the output up to <paramref name="end"/>; the buffer is reset only once all of it has gone.</summary>
     private void Flush(int end)
     {
+        if (end > OutputPeak)
+        {
+            OutputPeak = end;
+        }
+
         while (!Closed && _outSent < end)
         {
             nint n;

@@ -455,13 +455,21 @@ internal sealed unsafe class ShardLoop : IDisposable
     public void RunOpPhase(ShardOp op, int phase)
     {
         op.PrefetchKeys(Store);
-        if (op is LoopOp lo)
+        Store.NoTouch = op.NoTouch;
+        try
         {
-            lo.RunOnLoop(this, phase);
+            if (op is LoopOp lo)
+            {
+                lo.RunOnLoop(this, phase);
+            }
+            else
+            {
+                op.Run(Store, phase);
+            }
         }
-        else
+        finally
         {
-            op.Run(Store, phase);
+            Store.NoTouch = false;
         }
     }
 
