@@ -160,8 +160,12 @@ public sealed class ServerConfig
     /// <summary>The normal client class's output buffer limits (client-output-buffer-limit normal); read by the loops.</summary>
     public OutputBufferLimit NormalOutputLimit => _outputLimits[(int)OutputBufferLimits.ClientClass.Normal];
 
-    /// <summary>Above this many unsent bytes a client's requests are not read until it reads its replies.</summary>
-    public long OutputPauseBytes { get; } = 1024 * 1024;
+    /// <summary>
+    /// Past this many unsent bytes a connection sends what it has before it runs more commands. It never stops reading:
+    /// a client may write its whole pipeline before it reads a reply (redis-py, hiredis), and the output limits bound
+    /// what one that never reads can pile up.
+    /// </summary>
+    public long OutputFlushBytes { get; } = 1024 * 1024;
 
     public int Hz { get; private set; }
 

@@ -94,6 +94,127 @@ public sealed class BadInputTests(BasaltFixture fixture)
     }
 
     [Fact]
+    public void A_client_that_writes_its_whole_pipeline_before_reading_gets_every_reply()
+    {
+        // redis-py and hiredis send a whole pipeline before they read a reply. Its requests here are more than the
+        // sockets' buffers hold, and its replies (about 43 MB) more than that again: a server that stopped reading the
+        // client until it read its replies would leave both waiting for ever. Redis reads on, as Basalt must.
+        const int Gets = 400_000;
+        using var c = fixture.Connect();
+        Assert.Equal("OK", c.Call("SET", "pipe:value", new string('v', 100)).Text);
+        c.Socket.SendBufferSize = 64 * 1024;
+        c.Socket.SendTimeout = 20_000;
+        var get = RespConnection.Encode("GET", "pipe:value");
+        var requests = new byte[get.Length * Gets];
+        for (var i = 0; i < Gets; i++)
+        {
+            get.CopyTo(requests, i * get.Length);
+        }
+
+        try
+        {
+            c.SendRaw(requests);
+        }
+        catch (IOException ex)
+        {
+            Assert.Fail($"the server stopped reading the pipeline before its replies were read: {ex.Message}");
+        }
+
+        for (var i = 0; i < Gets; i++)
+        {
+            Assert.Equal(100, c.Read().Text!.Length);
+        }
+
+        Assert.Equal("PONG", c.Call("PING").Text);
+    }
+
+    [Fact]
+    public void A_client_that_keeps_its_socket_full_shares_its_loop()
+    {
+        // A client that writes faster than its loop can run its commands always has input waiting. Its loop takes a
+        // bounded share of it per turn and then serves its other clients: they are not held until the flood stops.
+        var conns = new List<RespConnection>();
+        try
+        {
+            RespConnection? flooder = null, neighbour = null;
+            var loopOf = new Dictionary<long, RespConnection>();
+            while (neighbour is null)
+            {
+                var c = fixture.Connect();
+                conns.Add(c);
+                var loop = (c.Call("CLIENT", "ID").Integer - 1) % fixture.Shards; // ids and loops advance together
+                if (loopOf.TryGetValue(loop, out var first))
+                {
+                    (flooder, neighbour) = (first, c);
+                }
+
+                loopOf[loop] = c;
+            }
+
+            var ping = RespConnection.Encode("PING");
+            var chunk = new byte[ping.Length * 10_000];
+            for (var i = 0; i < 10_000; i++)
+            {
+                ping.CopyTo(chunk, i * ping.Length);
+            }
+
+            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(4));
+            void Quietly(Action body)
+            {
+                try
+                {
+                    body();
+                }
+                catch (SocketException)
+                {
+                    // The socket closed under it at the end.
+                }
+                catch (ObjectDisposedException)
+                {
+                }
+            }
+
+            var writer = new Thread(() => Quietly(() =>
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    flooder!.Socket.Send(chunk);
+                }
+            })) { IsBackground = true };
+            // The replies are read until the socket closes, so the server never has a reason to stop reading the flood.
+            var reader = new Thread(() => Quietly(() =>
+            {
+                var buffer = new byte[1 << 20];
+                while (flooder!.Socket.Receive(buffer) > 0)
+                {
+                }
+            })) { IsBackground = true };
+            writer.Start();
+            reader.Start();
+
+            Thread.Sleep(300);
+            var slowest = TimeSpan.Zero;
+            for (var i = 0; i < 10; i++)
+            {
+                var watch = System.Diagnostics.Stopwatch.StartNew();
+                Assert.Equal("PONG", neighbour.Call("PING").Text);
+                slowest = watch.Elapsed > slowest ? watch.Elapsed : slowest;
+            }
+
+            Assert.False(stop.IsCancellationRequested, "the flood ended before the neighbour's PINGs were all answered");
+            Assert.True(slowest < TimeSpan.FromSeconds(1), $"a PING on the flooded loop took {slowest}");
+            stop.Token.WaitHandle.WaitOne();
+            Assert.True(writer.Join(TimeSpan.FromSeconds(10)), "the flood's writer did not stop");
+            flooder!.Socket.Shutdown(SocketShutdown.Both);
+            Assert.True(reader.Join(TimeSpan.FromSeconds(10)), "the flood's reader did not stop");
+        }
+        finally
+        {
+            conns.ForEach(c => c.Dispose());
+        }
+    }
+
+    [Fact]
     public void A_client_that_never_reads_does_not_stall_others()
     {
         using (var setup = fixture.Connect())
@@ -110,7 +231,8 @@ public sealed class BadInputTests(BasaltFixture fixture)
             get.CopyTo(chunk, i * get.Length);
         }
 
-        // Write until the server stops reading us (backpressure) or 20 MB of requests went out.
+        // Write until the server cuts us off at the output limit (each GET queues a 100 KB reply) or 20 MB of
+        // requests went out; meanwhile the other clients must be served.
         slow.Socket.SendTimeout = 2000;
         long sent = 0;
         try
@@ -123,9 +245,10 @@ public sealed class BadInputTests(BasaltFixture fixture)
         }
         catch (IOException)
         {
-            // The send timed out: the server stopped reading, as it should.
+            // The server closed the connection: its replies passed client-output-buffer-limit.
         }
 
+        Assert.True(slow.IsClosedByServer(10_000), $"a client that never reads was not cut off at its output limit ({sent} bytes of requests sent)");
         AssertServerServes();
     }
 

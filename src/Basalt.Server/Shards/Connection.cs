@@ -24,6 +24,9 @@ internal sealed unsafe class Connection
     private const int InitialInput = 16 * 1024;
     private const int MaxBatch = 1024;
 
+    /// <summary>Socket reads one <see cref="Pump"/> makes before the connection waits for the loop's next turn.</summary>
+    private const int MaxReadsPerPump = 16;
+
     // Where the current pass's replies begin in Output: with groups out, Pump sends only what lies before it.
     private int _holdFrom;
 
@@ -89,6 +92,9 @@ internal sealed unsafe class Connection
     public LastCommandCache CommandCache { get; } = new();
 
     public bool Closed { get; private set; }
+
+    /// <summary>On its loop's list of connections to pump again next turn (<see cref="ShardLoop.RunAgainNextTurn"/>).</summary>
+    public bool QueuedToRunAgain { get; set; }
 
     public IPEndPoint? RemoteEndPoint { get; }
 
@@ -174,10 +180,6 @@ internal sealed unsafe class Connection
         if (PendingOutput > 0)
         {
             Flush();
-            if (!Closed && PendingOutput < Loop.Server.Config.OutputPauseBytes)
-            {
-                Pump();
-            }
         }
     }
 
@@ -190,6 +192,7 @@ internal sealed unsafe class Connection
         }
 
         _inPump = true;
+        var reads = 0;
         try
         {
             while (!Closed && _waiting == 0)
@@ -205,14 +208,11 @@ internal sealed unsafe class Connection
                     break;
                 }
 
-                if (PendingOutput >= Loop.Server.Config.OutputPauseBytes)
+                if (PendingOutput >= Loop.Server.Config.OutputFlushBytes)
                 {
-                    // Backpressure: stop reading a client that doesn't read its replies. EPOLLOUT resumes us.
+                    // Send what has piled up, and go on: whatever the socket doesn't take waits for EPOLLOUT, and the
+                    // output limits (checked as replies are added) cut off a client that never reads.
                     Flush();
-                    if (PendingOutput >= Loop.Server.Config.OutputPauseBytes)
-                    {
-                        break;
-                    }
                 }
 
                 if (ParseAndRun())
@@ -220,8 +220,22 @@ internal sealed unsafe class Connection
                     continue;
                 }
 
-                // Never read while groups are out: compaction would move bytes they still point at.
-                if (_waiting > 0 || !_readable || !Read())
+                // Never read while groups are out: compaction would move bytes they still point at. A send that failed
+                // may have closed the connection and given its buffers back.
+                if (Closed || _waiting > 0 || !_readable)
+                {
+                    break;
+                }
+
+                if (reads == MaxReadsPerPump)
+                {
+                    // Fairness: a client that keeps its socket full yields to the loop's other work, and goes on next turn.
+                    Loop.RunAgainNextTurn(this);
+                    break;
+                }
+
+                reads++;
+                if (!Read())
                 {
                     break;
                 }
@@ -390,6 +404,7 @@ internal sealed unsafe class Connection
     {
         _holdFrom = Output.Length;
         var dispatched = 0;
+        var flushAt = PendingOutput + Loop.Server.Config.OutputFlushBytes;
         // Closed is checked every round: a command may close its own connection (output limit),
         // after which the input buffer is back in the pool.
         while (!Closed && dispatched < MaxBatch && _waiting == 0 && _barrierStart < 0 && _pendingProtocolError is null && !_closeAfterReply)
@@ -420,7 +435,7 @@ internal sealed unsafe class Connection
             dispatched++;
             var start = _parser.FrameArgStart;
             Dispatch(start, _args.Count - start);
-            if (PendingOutput >= Loop.Server.Config.OutputPauseBytes)
+            if (PendingOutput >= flushAt)
             {
                 break;
             }

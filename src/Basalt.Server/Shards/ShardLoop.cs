@@ -31,6 +31,11 @@ internal sealed unsafe class ShardLoop : IDisposable
     private readonly MpscQueue<ShardWork> _quietInbox;
     private readonly Queue<ShardWork> _held = new();
     private readonly List<Connection?> _connections = [];
+
+    // Connections that stopped pumping with input still unread (Connection.MaxReadsPerPump): pumped again next turn,
+    // which then doesn't park. Each is listed once (QueuedToRunAgain), so the lists hold at most the loop's clients.
+    private List<Connection> _runAgain = [];
+    private List<Connection> _runningAgain = [];
     private readonly List<(Connection Conn, long DueUnixMs)> _outputWatch = [];
 
     // When to look for clients idle past the timeout setting (Environment.TickCount64); 0 when no check is armed.
@@ -596,7 +601,7 @@ internal sealed unsafe class ShardLoop : IDisposable
         var drained = DrainInbox();
         RunHeld();
         FlushWakes();
-        var timeout = drained == InboxDrainCap || (_held.Count > 0 && _held.Peek().Admissible(this)) ? 0 : NextTimerDelay();
+        var timeout = drained == InboxDrainCap || _runAgain.Count > 0 || (_held.Count > 0 && _held.Peek().Admissible(this)) ? 0 : NextTimerDelay();
         if (timeout != 0)
         {
             // Announce the park, then re-check: a producer that enqueued before seeing the flag
@@ -619,6 +624,7 @@ internal sealed unsafe class ShardLoop : IDisposable
         Volatile.Write(ref Stats.Parked, 0);
         Stats.Wakes++;
         ReadClock();
+        RunAgain();
         for (var i = 0; i < n; i++)
         {
             var data = events[i].Data;
@@ -666,6 +672,45 @@ internal sealed unsafe class ShardLoop : IDisposable
         {
             CheckDrained();
         }
+    }
+
+    /// <summary>Lists a connection to be pumped again next turn: it has input left that its last pump didn't read.</summary>
+    public void RunAgainNextTurn(Connection conn)
+    {
+        if (!conn.QueuedToRunAgain)
+        {
+            conn.QueuedToRunAgain = true;
+            _runAgain.Add(conn);
+        }
+    }
+
+    /// <summary>
+    /// Pumps the connections listed last turn, before this turn's events; those that again leave input unread list
+    /// themselves for the next.
+    /// </summary>
+    private void RunAgain()
+    {
+        if (_runAgain.Count == 0)
+        {
+            return;
+        }
+
+        (_runAgain, _runningAgain) = (_runningAgain, _runAgain);
+        foreach (var conn in _runningAgain)
+        {
+            conn.QueuedToRunAgain = false;
+            try
+            {
+                conn.Pump();
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                Server.Log.ConnectionFailed(ex, conn.Id);
+                conn.Close("internal error");
+            }
+        }
+
+        _runningAgain.Clear();
     }
 
     private void CheckDrained()
