@@ -180,7 +180,8 @@ public sealed class BadInputTests(BasaltFixture fixture)
                 {
                     flooder!.Socket.Send(chunk);
                 }
-            })) { IsBackground = true };
+            }))
+            { IsBackground = true };
             // The replies are read until the socket closes, so the server never has a reason to stop reading the flood.
             var reader = new Thread(() => Quietly(() =>
             {
@@ -188,7 +189,8 @@ public sealed class BadInputTests(BasaltFixture fixture)
                 while (flooder!.Socket.Receive(buffer) > 0)
                 {
                 }
-            })) { IsBackground = true };
+            }))
+            { IsBackground = true };
             writer.Start();
             reader.Start();
 
