@@ -182,6 +182,7 @@ public sealed class BadInputTests(BasaltFixture fixture)
                 }
             }))
             { IsBackground = true };
+
             // The replies are read until the socket closes, so the server never has a reason to stop reading the flood.
             var reader = new Thread(() => Quietly(() =>
             {

@@ -195,6 +195,44 @@ public sealed class KeyHoldTests
         }
     }
 
+    /// <summary>
+    /// Active expiry waits while the shard holds keys for a multi-shard op. The loop must then park until the hold is
+    /// released, not turn without sleeping because the expiry it may not run is due: that burned a core for as long as
+    /// a hold lasted.
+    /// </summary>
+    [Fact]
+    public void A_held_shard_with_keys_to_expire_parks_until_the_hold_ends()
+    {
+        using var server = ServerProcess.StartBasalt("--shards", "2", "--enable-debug-command", "yes");
+        var byLoop = ConnectionsByLoop(server, shards: 2, perLoop: 1);
+        try
+        {
+            var (holder, sleeper) = (byLoop[0][0], byLoop[1][0]);
+            for (var i = 0; i < 20; i++)
+            {
+                Assert.Equal("OK", holder.Call("SET", KeyOn(0, "ttl" + i.ToString(CultureInfo.InvariantCulture)), "v", "EX", "1000").Text);
+            }
+
+            // Shard 1's loop sleeps; the MSET takes its key on shard 0 and waits there for shard 1 for about 2 s.
+            sleeper.SendRaw(RespConnection.Encode("DEBUG", "SLEEP", "2.5"));
+            Thread.Sleep(100);
+            holder.SendRaw(RespConnection.Encode("MSET", KeyOn(0, "held"), "1", KeyOn(1, "late"), "1"));
+            Thread.Sleep(300);
+            var before = server.CpuTicks();
+            Thread.Sleep(1500);
+            var used = server.CpuTicks() - before;
+            Assert.Equal(0, holder.Socket.Available);
+
+            Assert.Equal("OK", sleeper.Read().Text);
+            Assert.Equal("OK", holder.Read().Text);
+            Assert.True(used < 40, $"the server used {used} clock ticks of CPU in 1.5 s while one loop slept and the other waited on a hold");
+        }
+        finally
+        {
+            byLoop.SelectMany(l => l).ToList().ForEach(c => c.Dispose());
+        }
+    }
+
     /// <summary>Three connections to a 3-shard server, the one at index i served by loop i.</summary>
     private static List<RespConnection> ConnectionPerLoop(ServerProcess server) =>
         [.. ConnectionsByLoop(server, shards: 3, perLoop: 1).Select(l => l[0])];

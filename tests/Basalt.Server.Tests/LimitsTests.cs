@@ -87,9 +87,9 @@ public sealed class LimitsTests
             }
 
             // Idle and still out of descriptors: a retrying accept thread would burn a core here.
-            var before = CpuTicks(server.Pid);
+            var before = server.CpuTicks();
             Thread.Sleep(1000);
-            var used = CpuTicks(server.Pid) - before;
+            var used = server.CpuTicks() - before;
             Assert.True(used < 50, $"{used} CPU ticks (of 100 a second) while idle and out of descriptors");
 
             for (var i = 0; i < 3; i++)
@@ -121,14 +121,6 @@ public sealed class LimitsTests
                 c.Dispose();
             }
         }
-    }
-
-    /// <summary>utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/[pid]/stat).</summary>
-    private static long CpuTicks(int pid)
-    {
-        var stat = File.ReadAllText($"/proc/{pid}/stat");
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        return long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     [Fact]

@@ -150,6 +150,14 @@ public sealed partial class ServerProcess : IDisposable
 
     public RespConnection Connect() => new(Port);
 
+    /// <summary>The CPU time the process has used, utime + stime in clock ticks (fields 14 and 15 of /proc/[pid]/stat).</summary>
+    public long CpuTicks()
+    {
+        var stat = File.ReadAllText($"/proc/{Pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     /// <summary>Sends SIGKILL, as a crash would.</summary>
     public void Kill()
     {

@@ -804,7 +804,11 @@ internal sealed unsafe class ShardLoop : IDisposable
     private int NextTimerDelay()
     {
         var delay = -1;
-        if (Store.VolatileKeys > 0)
+
+        // Active expiry waits while any key is held (RunTimers): its timer doesn't count then, or a due expiry would keep
+        // the loop from parking for as long as the hold lasts. The hold ends on this loop, in a turn, after which the
+        // next park counts the timer again.
+        if (Store.VolatileKeys > 0 && !Locks.Any)
         {
             var interval = ExpireIntervalMs;
             if (_nextExpireAt == 0)
