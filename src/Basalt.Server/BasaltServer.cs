@@ -56,6 +56,12 @@ public sealed class BasaltServer : IAsyncDisposable
     private List<SafeFileHandle>? _heldByTestHook;
 
     public BasaltServer(ServerConfig config, LogSetup? logs = null)
+        : this(config, logs, testCommands: null)
+    {
+    }
+
+    /// <summary>For tests: <paramref name="testCommands"/> adds commands to the table before the loops size their counters by it.</summary>
+    internal BasaltServer(ServerConfig config, LogSetup? logs, Action<CommandTable>? testCommands)
     {
         Config = config;
         config.MaxClientsCeiling = config.MaxClients;
@@ -68,6 +74,7 @@ public sealed class BasaltServer : IAsyncDisposable
         Options = new ServerOptions(config.Databases, config.MaxClients);
         Limits = new ProtocolLimits { MaxBulkLength = config.ProtoMaxBulkLen };
         Commands = CommandRegistry.Build();
+        testCommands?.Invoke(Commands);
         Slots = new SlotMap(config.Shards);
         Metrics = new ServerMetrics(this);
         Exporter = config.AdminPort != 0 ? new PrometheusExporter(Metrics.Meter) : null;

@@ -58,8 +58,20 @@ internal static class Lcs
             return;
         }
 
+        // Redis tries the allocation and answers this when it fails; an array can't hold more than Array.MaxLength cells.
+        var cells = (long)(alen + 1) * (blen + 1);
+        uint[] table;
+        try
+        {
+            table = cells <= Array.MaxLength ? new uint[cells] : throw new OutOfMemoryException();
+        }
+        catch (OutOfMemoryException)
+        {
+            reply.Error("ERR Insufficient memory, failed allocating transient memory for LCS");
+            return;
+        }
+
         var width = blen + 1;
-        var table = new uint[(alen + 1) * width];
         for (var i = 1; i <= alen; i++)
         {
             for (var j = 1; j <= blen; j++)

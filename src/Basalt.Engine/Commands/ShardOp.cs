@@ -74,6 +74,17 @@ public abstract class ShardOp
     /// <summary>An error found while building the op (bad syntax); replied without touching any shard.</summary>
     public string? EarlyError { get; protected set; }
 
+    private Exception? _failure;
+
+    /// <summary>
+    /// The first exception a part of the op threw, on any shard: the op is then answered with an internal error rather
+    /// than its reply, and its shards are released as usual.
+    /// </summary>
+    public Exception? Failure => Volatile.Read(ref _failure);
+
+    /// <summary>Records a part's exception; the first one is kept. Safe from any shard's thread.</summary>
+    public void Fail(Exception ex) => Interlocked.CompareExchange(ref _failure, ex, null);
+
     /// <summary>Runs phase <paramref name="phase"/> on one involved shard, on that shard's thread.</summary>
     public abstract void Run(ShardStore store, int phase);
 

@@ -100,8 +100,9 @@ internal sealed class OpRun
 
                 break;
             case OpStep.StepKind.Phase:
-                // Only the last shard to finish the phase sent its step home (PhaseStepFinished).
-                if (_op.Continue(_phase))
+                // Only the last shard to finish the phase sent its step home (PhaseStepFinished). A failed phase ends
+                // the op: it is answered with the error and released.
+                if (_op.Failure is null && Home.ContinueOp(_op, _phase))
                 {
                     StartPhase(_phase + 1);
                 }
@@ -118,7 +119,7 @@ internal sealed class OpRun
     private void ReplyAndRecord()
     {
         var before = _conn.Output.Length;
-        _op.Reply(_conn.Output);
+        Home.ReplyToOp(_op, _conn.Output);
         Home.RecordCommand(_op.Spec, System.Diagnostics.Stopwatch.GetTimestamp() - _start, _conn.Output, before);
     }
 
@@ -259,13 +260,13 @@ internal sealed class OpStep(OpRun run, int shard) : ShardWork
                 }
 
                 run.Op.StampStart(loop.ClockNow());
-                loop.RunOpPhase(run.Op, 0);
+                RunUnlessFailed(loop);
                 break;
             case StepKind.RunLast:
                 // Admitted only when nothing it needs is held, and it runs to the end on this thread:
                 // there is nothing to hold past this step.
                 run.Op.StampStart(loop.ClockNow());
-                loop.RunOpPhase(run.Op, 0);
+                RunUnlessFailed(loop);
                 break;
             case StepKind.Phase:
                 loop.RunOpPhase(run.Op, _phase);
@@ -293,5 +294,14 @@ internal sealed class OpStep(OpRun run, int shard) : ShardWork
 
         _returning = true;
         run.Home.PostOrRun(this);
+    }
+
+    /// <summary>A single-phase op's part on this shard, unless a shard before it failed: the op is then only held and released.</summary>
+    private void RunUnlessFailed(ShardLoop loop)
+    {
+        if (run.Op.Failure is null)
+        {
+            loop.RunOpPhase(run.Op, 0);
+        }
     }
 }

@@ -445,7 +445,7 @@ internal sealed unsafe class ShardLoop : IDisposable
         while (true)
         {
             RunOpPhase(op, phase);
-            if (!op.Continue(phase))
+            if (op.Failure is not null || !ContinueOp(op, phase))
             {
                 break;
             }
@@ -453,16 +453,20 @@ internal sealed unsafe class ShardLoop : IDisposable
             phase++;
         }
 
-        op.Reply(reply);
+        ReplyToOp(op, reply);
         RecordCommand(op.Spec, Stopwatch.GetTimestamp() - start, reply, before);
     }
 
+    /// <summary>
+    /// Runs one phase of an op on this shard. An exception is the op's failure, not the loop's: it is logged and kept on
+    /// the op (<see cref="ShardOp.Fail"/>), so the op still returns home, releases what it holds and is answered.
+    /// </summary>
     public void RunOpPhase(ShardOp op, int phase)
     {
-        op.PrefetchKeys(Store);
         Store.NoTouch = op.NoTouch;
         try
         {
+            op.PrefetchKeys(Store);
             if (op is LoopOp lo)
             {
                 lo.RunOnLoop(this, phase);
@@ -472,10 +476,52 @@ internal sealed unsafe class ShardLoop : IDisposable
                 op.Run(Store, phase);
             }
         }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            op.Fail(ex);
+            Server.Log.CommandFailed(ex, op.Spec.FullName, Id);
+        }
         finally
         {
             Store.NoTouch = false;
         }
+    }
+
+    /// <summary>Whether the op has another phase; an exception from its decision is its failure (<see cref="RunOpPhase"/>).</summary>
+    public bool ContinueOp(ShardOp op, int phase)
+    {
+        try
+        {
+            return op.Continue(phase);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            op.Fail(ex);
+            Server.Log.CommandFailed(ex, op.Spec.FullName, Id);
+            return false;
+        }
+    }
+
+    /// <summary>Writes the op's reply, or an internal error if any part of it failed (then or while replying).</summary>
+    public void ReplyToOp(ShardOp op, ReplyBuffer reply)
+    {
+        var before = reply.Length;
+        if (op.Failure is null)
+        {
+            try
+            {
+                op.Reply(reply);
+                return;
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                op.Fail(ex);
+                Server.Log.CommandFailed(ex, op.Spec.FullName, Id);
+            }
+        }
+
+        reply.Truncate(before);
+        reply.Error("ERR internal error: " + op.Failure!.Message);
     }
 
     /// <summary>True when a keyed command for this shard may run inline now: nothing waits ahead of it and none of its keys is held.</summary>

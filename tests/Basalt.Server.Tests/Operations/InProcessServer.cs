@@ -19,7 +19,10 @@ public sealed class InProcessServer : IAsyncDisposable
 
     public HttpClient Http { get; }
 
-    public static async Task<InProcessServer> StartAsync(params string[] extra)
+    public static Task<InProcessServer> StartAsync(params string[] extra) => StartAsync(null, extra);
+
+    /// <summary>Starts a server whose command table <paramref name="testCommands"/> extends first.</summary>
+    public static async Task<InProcessServer> StartAsync(Action<Basalt.Engine.Commands.CommandTable>? testCommands, params string[] extra)
     {
         var adminPort = ServerProcess.FreePort();
 
@@ -27,7 +30,7 @@ public sealed class InProcessServer : IAsyncDisposable
         var dir = Directory.CreateTempSubdirectory("basalt-inproc-").FullName;
         var config = new ServerConfig();
         config.ApplyArguments(["--port", "0", "--admin-port", adminPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--shards", "2", "--loglevel", "warning", "--dir", dir, "--shutdown-readiness-delay", "0", .. extra]);
-        var server = new BasaltServer(config);
+        var server = new BasaltServer(config, null, testCommands);
         await server.StartAsync();
         var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{adminPort}"), Timeout = TimeSpan.FromSeconds(30) };
         return new InProcessServer(server, http, dir);
