@@ -355,8 +355,6 @@ internal sealed unsafe class Connection
             DisposeSocket();
         }
 
-        Loop.Server.OnClientClosed();
-
         // Groups still out on other shards point into the input buffer: it goes back to the pool
         // only when the last of them has returned (OnGroupDone / OnOpDone).
         ReleaseBuffers();
@@ -397,6 +395,11 @@ internal sealed unsafe class Connection
         ArrayPool<byte>.Shared.Return(_in);
         _in = [];
         Output.Dispose();
+
+        // Only now, with nothing of it left in any inbox, does the client stop counting against maxclients: the inboxes
+        // are sized by that count (a client has at most one message out), so a client that closes with work still out
+        // and is replaced at once must not let the sum pass it.
+        Loop.Server.OnClientClosed();
     }
 
     /// <summary>Parses and dispatches commands. Returns true if it made progress that may allow more.</summary>
