@@ -319,21 +319,31 @@ internal static class ConfigRewriter
     private static void WriteAtomically(string path, List<byte[]> lines)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        // Loops run CONFIG REWRITE side by side, so each rewrite has a temp file of its own: none can lock another's,
-        // or truncate it between its fsync and its rename. The last rename wins, and every one is of a whole file.
+        // A temp file of each rewrite's own, so no rewrite can ever find another's in its way (rewrites from the loops
+        // take turns under the config lock; one from an earlier process may have left its file behind).
         var temp = Path.Combine(dir, $".{Path.GetFileName(path)}.rewrite-{Environment.ProcessId}-{Interlocked.Increment(ref s_rewrites)}");
-        using (var f = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        try
         {
-            foreach (var l in lines)
+            using (var f = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
             {
-                f.Write(l);
-                f.WriteByte((byte)'\n');
+                foreach (var l in lines)
+                {
+                    f.Write(l);
+                    f.WriteByte((byte)'\n');
+                }
+
+                f.Flush(flushToDisk: true);
             }
 
-            f.Flush(flushToDisk: true);
+            File.Move(temp, path, overwrite: true);
+        }
+        catch
+        {
+            // The config file is as it was; a full disk leaves no partial temp file behind either.
+            File.Delete(temp);
+            throw;
         }
 
-        File.Move(temp, path, overwrite: true);
         Net.Native.FsyncDirectory(dir);
     }
 }

@@ -247,6 +247,18 @@ public sealed class ServerConfig
     }
 
     /// <summary>
+    /// CONFIG REWRITE under the lock CONFIG SET applies under: the file gets one consistent set of values, never half of
+    /// a multi-pair SET, and two rewrites from two loops land in turn, the later with the later values.
+    /// </summary>
+    internal void Rewrite(string path)
+    {
+        lock (_writeLock)
+        {
+            ConfigRewriter.Rewrite(this, path);
+        }
+    }
+
+    /// <summary>
     /// Applies redis-server style arguments, read as Redis 7.0's main() reads them: an optional config file first (an
     /// argument not starting with '-'), then <c>-</c> (first or last) for a config read from stdin, then "--name value…"
     /// flags. A flag may carry its value in the same argument ("--port 6380"); the argument after a bare name is its value

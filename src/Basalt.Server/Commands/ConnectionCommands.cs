@@ -475,7 +475,7 @@ internal static class ConnectionCommands
 
         try
         {
-            ConfigRewriter.Rewrite(server.Config, path);
+            server.Config.Rewrite(path);
             server.Log.ConfigRewritten(path);
             c.Output.Ok();
         }

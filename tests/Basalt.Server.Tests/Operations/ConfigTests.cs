@@ -324,6 +324,21 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Fact]
+    public void A_CONFIG_REWRITE_that_fails_answers_an_error_and_leaves_no_temp_file()
+    {
+        var path = Write("basalt.conf", "hz 15\n");
+        using var server = ServerProcess.StartBasalt(new BasaltStart("--shards", "2") { ConfigFile = path });
+        using var c = server.Connect();
+
+        // The config file's name is now a directory: the temp file is written, and its rename over the name fails.
+        File.Delete(path);
+        Directory.CreateDirectory(path);
+        Assert.StartsWith("ERR Rewriting config file: ", c.Call("CONFIG", "REWRITE").Text, StringComparison.Ordinal);
+        Assert.Empty(Directory.GetFiles(_dir));
+        Assert.Equal("PONG", c.Call("PING").Text);
+    }
+
+    [Fact]
     public void CONFIG_REWRITE_without_a_config_file_is_an_error()
     {
         using var server = ServerProcess.StartBasalt();
