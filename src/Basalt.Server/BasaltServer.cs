@@ -265,8 +265,9 @@ public sealed class BasaltServer : IAsyncDisposable
             return;
         }
 
-        // A server that never listened (the RESP port could not be bound) has no load balancer to tell: no delay.
-        var delayMs = _listening ? Config.ShutdownReadinessDelayMs : 0;
+        // The delay is for a load balancer watching /readyz. A server that never listened (the RESP port could not be
+        // bound) has none to tell, and neither has one without an admin port: no /readyz to watch, so no delay.
+        var delayMs = _listening && Config.AdminPort != 0 ? Config.ShutdownReadinessDelayMs : 0;
         Log.ReadinessOff(delayMs);
         if (delayMs > 0)
         {

@@ -74,6 +74,7 @@ internal sealed class OpRun
         {
             case OpStep.StepKind.Whole:
                 _conn.Output.WriteRaw(step.Reply!.WrittenSpan);
+                step.ReleaseReply();
                 _conn.OnOpDone();
                 break;
             case OpStep.StepKind.Hold:
@@ -178,6 +179,13 @@ internal sealed class OpStep(OpRun run, int shard) : ShardWork
     public StepKind Kind { get; private set; }
 
     public ReplyBuffer? Reply { get; private set; }
+
+    /// <summary>Gives a Whole step's reply buffer back to the pool it was rented from, once its bytes are copied out.</summary>
+    public void ReleaseReply()
+    {
+        Reply?.Dispose();
+        Reply = null;
+    }
 
     // The lock identities of the op's keys on this shard, for a key-scoped op; computed on the home
     // loop when the step is sent (the request bytes are still there), kept for the release.

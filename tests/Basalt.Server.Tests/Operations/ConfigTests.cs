@@ -452,7 +452,8 @@ public sealed class ConfigTests : IDisposable
         using var holder = HoldPort(out var port);
         var started = Stopwatch.StartNew();
 
-        var (exit, stdout, _) = await RunToExitAsync("--port", port, "--admin-port", "0", "--dir", _dir, "--shutdown-readiness-delay", "20000");
+        var adminPort = ServerProcess.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var (exit, stdout, _) = await RunToExitAsync("--port", port, "--admin-port", adminPort, "--dir", _dir, "--shutdown-readiness-delay", "20000");
 
         Assert.Equal(1, exit);
         Assert.Contains($"Could not listen on 127.0.0.1:{port}: ", stdout, StringComparison.Ordinal);

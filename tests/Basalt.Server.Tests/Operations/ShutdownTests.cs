@@ -129,6 +129,20 @@ public sealed class ShutdownTests
     }
 
     [Fact]
+    public void With_no_admin_port_SHUTDOWN_closes_the_port_at_once_as_redis_does()
+    {
+        // The readiness delay keeps serving so that a load balancer watching /readyz sees the 503; without an admin
+        // port there is no /readyz, and a stop that went on serving for the delay accepted writes nobody asked it to.
+        using var server = ServerProcess.StartBasalt("--shutdown-readiness-delay", "20000");
+        using var c = server.Connect();
+        var stopping = System.Diagnostics.Stopwatch.StartNew();
+        c.SendRaw(RespConnection.Encode("SHUTDOWN"));
+        Assert.True(server.WaitForExit(TimeSpan.FromSeconds(30)));
+        Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(10), $"the stop took {stopping.Elapsed}");
+        Assert.Equal(0, server.ExitCode);
+    }
+
+    [Fact]
     public void SIGTERM_while_the_server_starts_stops_it_cleanly_once_started()
     {
         // The handlers were installed only after the start, so a SIGTERM during it killed the process by the signal.
