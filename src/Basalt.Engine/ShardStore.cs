@@ -103,7 +103,8 @@ public sealed class ShardStore
     public bool ActiveExpire(long nowMs, TimeSpan budget)
     {
         const int Samples = 20;
-        var deadline = Environment.TickCount64 + (long)budget.TotalMilliseconds;
+        // The monotonic tick count is coarse (4 ms steps here): a 1 ms budget needs the fine clock.
+        var deadline = System.Diagnostics.Stopwatch.GetTimestamp() + (long)(budget.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
         foreach (var db in Dbs)
         {
             while (db.VolatileCount > 0)
@@ -114,7 +115,7 @@ public sealed class ShardStore
                     break;
                 }
 
-                if (Environment.TickCount64 >= deadline)
+                if (System.Diagnostics.Stopwatch.GetTimestamp() >= deadline)
                 {
                     return true;
                 }

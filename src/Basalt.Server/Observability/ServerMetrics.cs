@@ -44,7 +44,7 @@ public sealed class ServerMetrics : IDisposable
         var expiring = new SeriesSeen(server.Options.Databases);
         Meter.CreateObservableGauge("basalt.keys", () => PerDb(server, keys, static g => g.Keys), "{key}", "Keys per database.");
         Meter.CreateObservableGauge("basalt.keys.expiring", () => PerDb(server, expiring, static g => g.Expiring), "{key}", "Keys with a time to live, per database.");
-        Meter.CreateObservableCounter("basalt.keys.expired", () => Sum(server, static l => l.Store.Stats.ExpiredKeys), "{key}", "Keys removed because their time to live passed.");
+        Meter.CreateObservableCounter("basalt.keys.expired", () => Sum(server, static l => Volatile.Read(ref l.Gauges.Expired)), "{key}", "Keys removed because their time to live passed.");
 
         // No eviction policy exists yet (maxmemory is not supported), so nothing is ever evicted;
         // like Redis's evicted_keys with maxmemory unset, the truthful value is zero.

@@ -108,4 +108,7 @@ internal sealed class ShardGauges(int databases)
     public long[] Keys { get; } = new long[databases];
 
     public long[] Expiring { get; } = new long[databases];
+
+    /// <summary>Keys this shard's expiry removed (the store's own count, which only the loop reads).</summary>
+    public long Expired;
 }

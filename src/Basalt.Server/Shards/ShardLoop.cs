@@ -235,6 +235,8 @@ internal sealed unsafe class ShardLoop : IDisposable
             Volatile.Write(ref Gauges.Keys[d], Store.Dbs[d].Count);
             Volatile.Write(ref Gauges.Expiring[d], Store.Dbs[d].VolatileCount);
         }
+
+        Volatile.Write(ref Gauges.Expired, Store.Stats.ExpiredKeys);
     }
 
     /// <summary>

@@ -63,6 +63,27 @@ public sealed class AdminHttpTests
     }
 
     [Fact]
+    public async Task Keys_expired_counts_every_shard_s_expiries_as_published_by_its_loop()
+    {
+        await using var s = await InProcessServer.StartAsync();
+        using var c = s.Connect();
+        for (var i = 0; i < 6; i++)
+        {
+            Assert.Equal("OK", c.Call("SET", "exp:" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), "v", "PX", "1").Text);
+        }
+
+        Thread.Sleep(20);
+        for (var i = 0; i < 6; i++)
+        {
+            Assert.True(c.Call("GET", "exp:" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)).IsNull);
+        }
+
+        var expired = long.Parse(c.Call("INFO", "stats").Text!.Split("\r\n").Single(l => l.StartsWith("expired_keys:", StringComparison.Ordinal))["expired_keys:".Length..], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(6, expired);
+        Assert.Equal(6, (await s.ScrapeAsync())["basalt_keys_expired_total"].Value());
+    }
+
+    [Fact]
     public async Task A_series_once_exported_reports_zero_instead_of_vanishing_and_bounds_print_as_Go_does()
     {
         await using var s = await InProcessServer.StartAsync();
