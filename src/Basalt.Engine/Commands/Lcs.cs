@@ -60,12 +60,8 @@ internal static class Lcs
 
         // Redis tries the allocation and answers this when it fails; an array can't hold more than Array.MaxLength cells.
         var cells = (long)(alen + 1) * (blen + 1);
-        uint[] table;
-        try
-        {
-            table = cells <= Array.MaxLength ? new uint[cells] : throw new OutOfMemoryException();
-        }
-        catch (OutOfMemoryException)
+        var table = cells <= Array.MaxLength ? TryAllocate(cells) : null;
+        if (table is null)
         {
             reply.Error("ERR Insufficient memory, failed allocating transient memory for LCS");
             return;
@@ -179,5 +175,17 @@ internal static class Lcs
 
         reply.Bulk("len"u8);
         reply.Integer(lcsLen);
+    }
+
+    private static uint[]? TryAllocate(long cells)
+    {
+        try
+        {
+            return new uint[cells];
+        }
+        catch (OutOfMemoryException)
+        {
+            return null;
+        }
     }
 }
