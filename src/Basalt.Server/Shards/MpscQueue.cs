@@ -31,6 +31,13 @@ internal sealed class MpscQueue<T>
 
     public int Capacity => _cells.Length;
 
+    /// <summary>
+    /// No item claimed. A producer's claim (the CAS on the enqueue position, a full fence) comes before its read of the
+    /// consumer's parked flag, so a consumer that sets the flag and then sees this true can park: that producer will see
+    /// the flag and wake it. Judging by published cells instead would lose that pairing (a cell is published by a plain
+    /// release store, which a later load may pass). The price: between a claim and its publish, the consumer turns
+    /// without parking, for the few instructions in between.
+    /// </summary>
     public bool IsEmpty => Volatile.Read(ref _dequeuePos) >= Volatile.Read(ref _enqueuePos);
 
     public bool TryEnqueue(T item)
