@@ -216,6 +216,34 @@ public sealed class LimitsTests
         Assert.Equal("PONG", other.Call("PING").Text);
     }
 
+    [Theory]
+    [InlineData("1")]
+    [InlineData("2")]
+    public void With_no_output_limit_a_client_that_never_reads_is_still_cut_off_before_one_buffer_overflows(string shards)
+    {
+        // "normal 0 0 0" (Redis's default) sets no limit, and requests are read whether or not replies are. Replies of a
+        // client that never reads then grew until the buffer could not (2 GB), and every command after that answered an
+        // internal error. It is cut off at 512 MB instead, and the others are served.
+        using var server = ServerProcess.StartBasalt("--shards", shards, "--client-output-buffer-limit", "normal", "0", "0", "0");
+        using var c = server.Connect();
+        var value = new string('x', 32 * 1024 * 1024);
+        Assert.Equal("OK", c.Call("SET", "big:{a}", value).Text);
+        Assert.Equal("OK", c.Call("SET", "big:{b}", value).Text);
+        var gets = new List<byte>();
+        for (var i = 0; i < 40; i++)
+        {
+            gets.AddRange(RespConnection.Encode("GET", i % 2 == 0 ? "big:{a}" : "big:{b}"));
+        }
+
+        c.Socket.ReceiveBufferSize = 4096;
+        c.SendRaw(gets.ToArray());
+        // Replies made on its own loop hit the 512 MB bound; a pipeline group's replies on another shard hit it there.
+        Assert.True(server.WaitForLog("Closing client", TimeSpan.FromSeconds(60)), server.Log);
+        Assert.DoesNotContain("fail:", server.Log, StringComparison.Ordinal);
+        using var other = server.Connect();
+        Assert.Equal("PONG", other.Call("PING").Text);
+    }
+
     [Fact]
     public void A_tiny_hard_limit_still_lets_small_replies_through_as_in_redis()
     {

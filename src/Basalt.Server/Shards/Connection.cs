@@ -24,6 +24,13 @@ internal sealed unsafe class Connection
     private const int InitialInput = 16 * 1024;
     private const int MaxBatch = 1024;
 
+    /// <summary>
+    /// The most unsent output a client may have whatever client-output-buffer-limit says (Redis's "normal 0 0 0" means no
+    /// limit): one buffer can't pass 2 GB. With 512 MB, what is pending, a pipeline group's replies (cut off at the same
+    /// bound) and one more reply of up to proto-max-bulk-len's default still fit in one.
+    /// </summary>
+    private const long MaxOutputBytes = 512L << 20;
+
     /// <summary>Socket reads one <see cref="Pump"/> makes before the connection waits for the loop's next turn.</summary>
     private const int MaxReadsPerPump = 16;
 
@@ -643,7 +650,7 @@ internal sealed unsafe class Connection
             && !_parser.InFrame && _parser.Position == _inLen;
         foreach (var g in _active)
         {
-            g.Prepare(_in, _args, Db, Output.Protocol, NoTouch, Loop.Server.Config.NormalOutputLimit.HardBytes, _handedOff ? Fd : -1);
+            g.Prepare(_in, _args, Db, Output.Protocol, NoTouch, GroupOutputLimit(), _handedOff ? Fd : -1);
         }
 
         // Snapshot the list: a local group may complete synchronously and reset it.
@@ -765,6 +772,11 @@ internal sealed unsafe class Connection
     /// closed at once; over the soft limit it is closed once it has stayed over for more than the soft seconds.
     /// Replies that fit in Redis's fixed reply buffer don't count (<see cref="OutputBufferLimits.Counted"/>).
     /// </summary>
+    /// <summary>The output a group's replies may reach before its client is cut off: the hard limit, within one buffer's reach.</summary>
+    private static long GroupOutputLimitOf(long hard) => hard > 0 ? Math.Min(hard, MaxOutputBytes) : MaxOutputBytes;
+
+    private long GroupOutputLimit() => GroupOutputLimitOf(Loop.Server.Config.NormalOutputLimit.HardBytes);
+
     private void CheckOutputLimit()
     {
         var used = OutputBufferLimits.Counted(PendingOutput);
@@ -776,6 +788,13 @@ internal sealed unsafe class Connection
         }
 
         var limit = Loop.Server.Config.NormalOutputLimit;
+        if (PendingOutput >= MaxOutputBytes)
+        {
+            Loop.Server.Log.ClientOverLimit(Id, $"output buffer {PendingOutput} bytes over the {MaxOutputBytes} bytes one client may hold");
+            Close("output buffer limit");
+            return;
+        }
+
         if (limit.HardBytes > 0 && used >= limit.HardBytes)
         {
             Loop.Server.Log.ClientOverLimit(Id, $"output buffer {PendingOutput} bytes over client-output-buffer-limit hard limit");
