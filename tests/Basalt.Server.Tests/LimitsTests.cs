@@ -216,6 +216,42 @@ public sealed class LimitsTests
         Assert.Equal("PONG", other.Call("PING").Text);
     }
 
+    [Fact]
+    public void A_client_that_always_has_replies_waiting_gets_every_one_past_2_GB_of_output()
+    {
+        // The client reads all the time but keeps 200 GETs of 1 MB in flight, so its backlog (~200 MB, under the 256 MB
+        // limit) never drains. The buffer was reset only when empty, so it grew with everything ever sent, and past 2 GB
+        // every reply was an internal error.
+        using var server = ServerProcess.StartBasalt("--shards", "1");
+        using var c = server.Connect();
+        const int Size = 1024 * 1024, Total = 2300, InFlight = 200;
+        Assert.Equal("OK", c.Call("SET", "v", new string('x', Size)).Text);
+        var get = RespConnection.Encode("GET", "v");
+        var replyBytes = (long)Size + $"${Size}\r\n\r\n".Length;
+        var buffer = new byte[1 << 20];
+        long received = 0;
+        var sent = 0;
+        while (received < Total * replyBytes)
+        {
+            var done = (int)(received / replyBytes);
+            while (sent < Total && sent - done < InFlight)
+            {
+                c.Socket.Send(get);
+                sent++;
+            }
+
+            // A reader slower than the server: the backlog stays near its 200 replies.
+            Thread.Sleep(2);
+            var n = c.Socket.Receive(buffer);
+            Assert.True(n > 0, "the server closed the connection");
+            Assert.NotEqual((byte)'-', buffer[0]);
+            received += n;
+        }
+
+        Assert.Equal(Total * replyBytes, received);
+        Assert.DoesNotContain("fail:", server.Log, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("1")]
     [InlineData("2")]

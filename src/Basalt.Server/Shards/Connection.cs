@@ -840,6 +840,25 @@ internal sealed unsafe class Connection
 
     private void Flush() => Flush(Output.Length);
 
+    /// <summary>
+    /// A client that always has replies waiting never drains its buffer, which is reset only when empty: the bytes already
+    /// sent are dropped from its front once they are at least 1 MB and at least what is left to send, so the buffer
+    /// tracks the backlog (each byte is moved at most once on average) instead of growing with all output ever sent.
+    /// Nothing else points into the output but <see cref="_holdFrom"/>, which moves with it.
+    /// </summary>
+    private void DropSentOutput()
+    {
+        if (Closed || _outSent < 1024 * 1024 || _outSent < PendingOutput)
+        {
+            return;
+        }
+
+        var sent = _outSent;
+        Output.Consume(sent);
+        _outSent = 0;
+        _holdFrom = Math.Max(0, _holdFrom - sent);
+    }
+
     /// <summary>Sends the output up to <paramref name="end"/>; the buffer is reset only once all of it has gone.</summary>
     private void Flush(int end)
     {
@@ -879,6 +898,7 @@ internal sealed unsafe class Connection
                     Loop.WantWritable(this, true);
                 }
 
+                DropSentOutput();
                 return;
             }
 
