@@ -767,16 +767,18 @@ internal sealed unsafe class Connection
         return true;
     }
 
+    /// <summary>The output a group's replies may reach before its client is cut off: the hard limit, within one buffer's reach.</summary>
+    private long GroupOutputLimit()
+    {
+        var hard = Loop.Server.Config.NormalOutputLimit.HardBytes;
+        return hard > 0 ? Math.Min(hard, MaxOutputBytes) : MaxOutputBytes;
+    }
+
     /// <summary>
     /// client-output-buffer-limit normal, as Redis checks it when replies are added: over the hard limit the client is
     /// closed at once; over the soft limit it is closed once it has stayed over for more than the soft seconds.
     /// Replies that fit in Redis's fixed reply buffer don't count (<see cref="OutputBufferLimits.Counted"/>).
     /// </summary>
-    /// <summary>The output a group's replies may reach before its client is cut off: the hard limit, within one buffer's reach.</summary>
-    private static long GroupOutputLimitOf(long hard) => hard > 0 ? Math.Min(hard, MaxOutputBytes) : MaxOutputBytes;
-
-    private long GroupOutputLimit() => GroupOutputLimitOf(Loop.Server.Config.NormalOutputLimit.HardBytes);
-
     private void CheckOutputLimit()
     {
         var used = OutputBufferLimits.Counted(PendingOutput);

@@ -890,7 +890,7 @@ internal sealed unsafe class ShardLoop : IDisposable
 
     /// <summary>
     /// Wakes the loop at <paramref name="dueUnixMs"/> to check <paramref name="conn"/>'s soft output limit again: a client
-    /// that stops reading also stops sending, so no new reply would come to check it. One entry per connection at a time.
+    /// that stops reading and sending gets no new reply to check it by. One entry per connection at a time.
     /// </summary>
     public void WatchOutput(Connection conn, long dueUnixMs) => _outputWatch.Add((conn, dueUnixMs));
 
