@@ -72,6 +72,7 @@ public sealed class ServerConfig
         Define("appendonly", SettingType.Bool, "no", true, () => "no", ParseAppendOnly, static _ => { });
         Define("shutdown-timeout", SettingType.Int, "10", true, () => Str(ShutdownTimeoutSeconds), v => ParseInt(v, 0, int.MaxValue), v => ShutdownTimeoutSeconds = v);
         Define("shard-sched-policy", SettingType.Enum, "batch", false, () => ShardSchedPolicy.ToString().ToLowerInvariant(), ParseEnum<ShardSchedPolicy>, v => ShardSchedPolicy = v);
+        Define("close-linger", SettingType.Int, "5000", true, () => Str(CloseLingerMs), v => ParseInt(v, 0, 600_000), v => CloseLingerMs = v);
         Define("shutdown-readiness-delay", SettingType.Int, "1000", true, () => Str(ShutdownReadinessDelayMs), v => ParseInt(v, 0, 600_000), v => ShutdownReadinessDelayMs = v);
         foreach (var s in _ordered)
         {
@@ -186,6 +187,13 @@ public sealed class ServerConfig
     /// balancer learns of the stop only by probing, so it must see the 503 before the port closes.
     /// </summary>
     public int ShutdownReadinessDelayMs { get; private set; }
+
+    /// <summary>
+    /// Milliseconds a connection closing after its last reply (QUIT, a protocol error, CLIENT KILL of itself) waits for
+    /// the client to close its side, reading and dropping what it still sends. Closing with unread input sends RST,
+    /// which destroys replies the client has not read yet; 0 closes at once.
+    /// </summary>
+    public int CloseLingerMs { get; private set; }
 
     /// <summary>The Linux scheduling policy each shard loop thread sets for itself when it starts.</summary>
     public ShardSchedPolicy ShardSchedPolicy { get; private set; }

@@ -24,6 +24,7 @@ internal static partial class Native
     public const int MSG_NOSIGNAL = 0x4000;
     public const int EAGAIN = 11;
     public const int EINTR = 4;
+    public const int SHUT_WR = 1;
     public const int SCHED_OTHER = 0;
     public const int SCHED_BATCH = 3;
     public const int SOL_SOCKET = 1;
@@ -80,6 +81,9 @@ internal static partial class Native
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int close(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int shutdown(int fd, int how);
 
     [LibraryImport("libc", EntryPoint = "uname", SetLastError = true)]
     private static unsafe partial int UnameRaw(byte* buf);

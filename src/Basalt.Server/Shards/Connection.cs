@@ -53,6 +53,12 @@ internal sealed unsafe class Connection
     private bool _outputWatched;
     private bool _inPump;
     private bool _closeAfterReply;
+
+    // The lingering close (see Discard and FinishReplies): our side is shut once the last reply is sent; the client's
+    // end of stream was read; the input dropped since the last request.
+    private bool _lingering;
+    private bool _peerDone;
+    private long _discarded;
     private int _waiting;
 
     // Groups of the current batch still running (on any loop); see GroupFinished.
@@ -158,7 +164,7 @@ internal sealed unsafe class Connection
     /// stop, so the close sends FIN, not the RST that unread input would cause.
     /// </summary>
     public bool IsIdle =>
-        !Closed && _waiting == 0 && PendingOutput == 0 && !_readable && _inLen <= (_parser.InFrame ? _parser.FrameStart : _parser.Position);
+        !Closed && (_lingering || (_waiting == 0 && PendingOutput == 0 && !_readable && _inLen <= (_parser.InFrame ? _parser.FrameStart : _parser.Position)));
 
     /// <summary>Sends the reply written so far and closes (QUIT, CLIENT KILL of oneself, protocol errors).</summary>
     public void CloseAfterReply() => _closeAfterReply = true;
@@ -212,7 +218,27 @@ internal sealed unsafe class Connection
 
                 if (_closeAfterReply)
                 {
-                    break;
+                    // Nothing more runs. What the client still sends is read and dropped, never left unread: a close with
+                    // unread input sends RST, which destroys replies the client has not read yet.
+                    Flush();
+                    if (Closed || !_readable)
+                    {
+                        break;
+                    }
+
+                    if (reads == MaxReadsPerPump)
+                    {
+                        Loop.RunAgainNextTurn(this);
+                        break;
+                    }
+
+                    reads++;
+                    if (!Discard())
+                    {
+                        break;
+                    }
+
+                    continue;
                 }
 
                 if (PendingOutput >= Loop.Server.Config.OutputFlushBytes)
@@ -715,6 +741,95 @@ internal sealed unsafe class Connection
         return false;
     }
 
+    /// <summary>
+    /// Reads input that comes after the last request a closing connection answers, and drops it. Bounded as the query
+    /// buffer Redis would keep it in is: past client-query-buffer-limit the client is cut off. False when there is nothing
+    /// more to read now.
+    /// </summary>
+    private bool Discard()
+    {
+        if (_peerDone)
+        {
+            return false;
+        }
+
+        nint n;
+        fixed (byte* p = &_in[0])
+        {
+            n = Native.recv(Fd, p, _in.Length, Native.MSG_DONTWAIT);
+        }
+
+        if (n > 0)
+        {
+            Loop.Stats.BytesRead += n;
+            _discarded += n;
+            if (_discarded > Loop.Server.Config.QueryBufferLimit)
+            {
+                Loop.Server.Log.ClientOverLimit(Id, $"{_discarded} bytes sent after its last request, over client-query-buffer-limit");
+                Close("query buffer limit");
+                return false;
+            }
+
+            _readable = n == _in.Length || _hangup;
+            return true;
+        }
+
+        if (n == 0)
+        {
+            // The client shut its side: once the replies are out (Flush), nothing is left to wait for.
+            _peerDone = true;
+            _readable = false;
+            if (PendingOutput == 0)
+            {
+                Close("client closed connection");
+            }
+
+            return false;
+        }
+
+        var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+        if (errno is Native.EAGAIN or Native.EINTR)
+        {
+            _readable = errno == Native.EINTR;
+            return _readable;
+        }
+
+        Close($"read error errno {errno}");
+        return false;
+    }
+
+    /// <summary>
+    /// The last reply of a closing connection is sent. If the client has shut its side, close. Otherwise shut ours, so
+    /// the client reads every reply and then the end of stream, and wait (close-linger at most) for it to close; the
+    /// socket is then closed with no input left unread, a clean FIN rather than a RST.
+    /// </summary>
+    private void FinishReplies()
+    {
+        if (_lingering)
+        {
+            return;
+        }
+
+        var lingerMs = Loop.Server.Config.CloseLingerMs;
+        if (_peerDone || lingerMs == 0 || Native.shutdown(Fd, Native.SHUT_WR) != 0)
+        {
+            Close("close after reply");
+            return;
+        }
+
+        _lingering = true;
+        Loop.WatchLinger(this, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + lingerMs);
+    }
+
+    /// <summary>close-linger passed and the client has not closed its side (<see cref="ShardLoop.WatchLinger"/>).</summary>
+    public void OnLingerDue()
+    {
+        if (!Closed)
+        {
+            Close("close-linger passed");
+        }
+    }
+
     /// <summary>Drops bytes of requests already answered; only between batches, when nothing references them.</summary>
     private void Compact()
     {
@@ -924,7 +1039,7 @@ internal sealed unsafe class Connection
             Output.Shrink(1024 * 1024);
             if (_closeAfterReply && _waiting == 0 && _barrierStart < 0 && _pendingProtocolError is null)
             {
-                Close("close after reply");
+                FinishReplies();
             }
         }
     }

@@ -36,7 +36,10 @@ internal sealed unsafe class ShardLoop : IDisposable
     // which then doesn't park. Each is listed once (QueuedToRunAgain), so the lists hold at most the loop's clients.
     private List<Connection> _runAgain = [];
     private List<Connection> _runningAgain = [];
-    private readonly List<(Connection Conn, long DueUnixMs)> _outputWatch = [];
+
+    // Per-connection deadlines: a soft output limit to check again (at most one per connection at a time) and the end
+    // of a lingering close (one per connection).
+    private readonly List<(Connection Conn, long DueUnixMs, bool Linger)> _connectionTimers = [];
 
     // When to look for clients idle past the timeout setting (Environment.TickCount64); 0 when no check is armed.
     private long _nextIdleCheckAt;
@@ -873,10 +876,10 @@ internal sealed unsafe class ShardLoop : IDisposable
             delay = delay < 0 ? untilCheck : Math.Min(delay, untilCheck);
         }
 
-        if (_outputWatch.Count > 0)
+        if (_connectionTimers.Count > 0)
         {
             var due = long.MaxValue;
-            foreach (var (_, at) in _outputWatch)
+            foreach (var (_, at, _) in _connectionTimers)
             {
                 due = Math.Min(due, at);
             }
@@ -892,7 +895,10 @@ internal sealed unsafe class ShardLoop : IDisposable
     /// Wakes the loop at <paramref name="dueUnixMs"/> to check <paramref name="conn"/>'s soft output limit again: a client
     /// that stops reading and sending gets no new reply to check it by. One entry per connection at a time.
     /// </summary>
-    public void WatchOutput(Connection conn, long dueUnixMs) => _outputWatch.Add((conn, dueUnixMs));
+    public void WatchOutput(Connection conn, long dueUnixMs) => _connectionTimers.Add((conn, dueUnixMs, false));
+
+    /// <summary>Wakes the loop at <paramref name="dueUnixMs"/> to end <paramref name="conn"/>'s lingering close (close-linger). Once per connection.</summary>
+    public void WatchLinger(Connection conn, long dueUnixMs) => _connectionTimers.Add((conn, dueUnixMs, true));
 
     /// <summary>
     /// Arms the idle-client check when a client is adopted: with a timeout set, the loop must wake by the time the new
@@ -975,16 +981,23 @@ internal sealed unsafe class ShardLoop : IDisposable
             _nextExpireAt = more ? now : now + ExpireIntervalMs;
         }
 
-        if (_outputWatch.Count > 0)
+        if (_connectionTimers.Count > 0)
         {
             var nowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-            for (var i = _outputWatch.Count - 1; i >= 0; i--)
+            for (var i = _connectionTimers.Count - 1; i >= 0; i--)
             {
-                var (conn, at) = _outputWatch[i];
+                var (conn, at, linger) = _connectionTimers[i];
                 if (at <= nowMs || conn.Closed)
                 {
-                    _outputWatch.RemoveAt(i);
-                    conn.OnOutputWatchDue();
+                    _connectionTimers.RemoveAt(i);
+                    if (linger)
+                    {
+                        conn.OnLingerDue();
+                    }
+                    else
+                    {
+                        conn.OnOutputWatchDue();
+                    }
                 }
             }
         }
