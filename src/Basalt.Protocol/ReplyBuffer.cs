@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Buffers.Text;
 using System.Globalization;
 using System.Text;
@@ -6,7 +5,9 @@ using System.Text;
 namespace Basalt.Protocol;
 
 /// <summary>
-/// Serialises replies in RESP2 or RESP3 into one growable buffer rented from the array pool.
+/// Serialises replies in RESP2 or RESP3 into one growable buffer: an array from the shared pool up to
+/// <see cref="BufferPool.MaxPooled"/>, past that a <see cref="MappedBlock"/>, whose memory goes back to the operating
+/// system as soon as the buffer shrinks or is disposed.
 /// Each method writes a whole value or a header; RESP2 fallbacks follow Redis (a map is a flat
 /// array, a double is a bulk string, null is <c>$-1</c> or <c>*-1</c>).
 /// </summary>
@@ -17,18 +18,23 @@ public sealed class ReplyBuffer : IDisposable
     private static readonly byte[] NullArray2 = "*-1\r\n"u8.ToArray();
     private static readonly byte[] Null3 = "_\r\n"u8.ToArray();
 
-    private byte[] _buffer;
+    // The bytes live in _array while small, else in _mapped (and _array is empty).
+    private byte[] _array;
+    private MappedBlock? _mapped;
 
-    public ReplyBuffer(int initialSize = 4096) => _buffer = ArrayPool<byte>.Shared.Rent(initialSize);
+    public ReplyBuffer(int initialSize = 4096) => _array = BufferPool.Rent(Math.Min(initialSize, BufferPool.MaxPooled));
 
     /// <summary>2 or 3; chosen by HELLO.</summary>
     public int Protocol { get; set; } = 2;
 
     public int Length { get; private set; }
 
-    public byte[] Buffer => _buffer;
+    /// <summary>The bytes the buffer can hold before it grows.</summary>
+    public int Capacity => _mapped?.Length ?? _array.Length;
 
-    public ReadOnlySpan<byte> WrittenSpan => new(_buffer, 0, Length);
+    public ReadOnlySpan<byte> WrittenSpan => Memory[..Length];
+
+    private Span<byte> Memory => _mapped is { } m ? m.Span : _array;
 
     public void Clear() => Length = 0;
 
@@ -41,7 +47,8 @@ public sealed class ReplyBuffer : IDisposable
             return;
         }
 
-        System.Buffer.BlockCopy(_buffer, count, _buffer, 0, Length - count);
+        var memory = Memory;
+        memory[count..Length].CopyTo(memory);
         Length -= count;
     }
 
@@ -51,21 +58,21 @@ public sealed class ReplyBuffer : IDisposable
     /// <summary>Gives back an oversized buffer once it is empty, so one huge reply doesn't pin memory.</summary>
     public void Shrink(int keepAtMost)
     {
-        if (Length == 0 && _buffer.Length > keepAtMost)
+        if (Length == 0 && Capacity > keepAtMost)
         {
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = ArrayPool<byte>.Shared.Rent(4096);
+            Release();
+            _array = BufferPool.Rent(4096);
         }
     }
 
     public Span<byte> GetSpan(int size)
     {
-        if (Length + size > _buffer.Length)
+        if (Length + size > Capacity)
         {
             Grow(size);
         }
 
-        return _buffer.AsSpan(Length);
+        return Memory[Length..];
     }
 
     public void Advance(int count) => Length += count;
@@ -241,9 +248,23 @@ public sealed class ReplyBuffer : IDisposable
 
     public void Dispose()
     {
-        ArrayPool<byte>.Shared.Return(_buffer);
-        _buffer = [];
+        Release();
         Length = 0;
+    }
+
+    private void Release()
+    {
+        if (_mapped is { } m)
+        {
+            m.Dispose();
+            _mapped = null;
+        }
+        else
+        {
+            BufferPool.Return(_array);
+        }
+
+        _array = [];
     }
 
     private void Prefixed(byte prefix, long value)
@@ -258,10 +279,26 @@ public sealed class ReplyBuffer : IDisposable
 
     private void Grow(int size)
     {
-        var want = Math.Max((long)_buffer.Length * 2, (long)Length + size);
-        var next = ArrayPool<byte>.Shared.Rent((int)Math.Min(want, Array.MaxLength));
-        System.Buffer.BlockCopy(_buffer, 0, next, 0, Length);
-        ArrayPool<byte>.Shared.Return(_buffer);
-        _buffer = next;
+        var want = (int)Math.Min(Math.Max((long)Capacity * 2, (long)Length + size), Array.MaxLength);
+        if (_mapped is { } m)
+        {
+            m.Resize(want);
+            return;
+        }
+
+        if (want <= BufferPool.MaxPooled)
+        {
+            var next = BufferPool.Rent(want);
+            _array.AsSpan(0, Length).CopyTo(next);
+            BufferPool.Return(_array);
+            _array = next;
+            return;
+        }
+
+        var mapped = new MappedBlock(want);
+        _array.AsSpan(0, Length).CopyTo(mapped.Span);
+        BufferPool.Return(_array);
+        _array = [];
+        _mapped = mapped;
     }
 }

@@ -39,4 +39,35 @@ public sealed class ReplyBufferTests
         o.Bulk(big);
         Assert.Equal(100_000 + 11, o.Length);
     }
+
+    [Fact]
+    public void Past_the_pooled_size_it_moves_to_a_mapping_keeping_every_byte_and_gives_it_up_when_shrunk()
+    {
+        // 1 MB is the largest pooled array: the buffer then lives in an anonymous mapping, remapped as it grows.
+        using var o = new ReplyBuffer(16);
+        var expected = new List<byte>();
+        for (var i = 0; i < 40; i++)
+        {
+            var chunk = new byte[100_000 + i];
+            Array.Fill(chunk, (byte)('a' + (i % 26)));
+            o.WriteRaw(chunk);
+            expected.AddRange(chunk);
+        }
+
+        Assert.True(o.Capacity > BufferPool.MaxPooled);
+        Assert.Equal(expected.ToArray(), o.WrittenSpan.ToArray());
+
+        // Dropping sent bytes from the front moves the rest down within the mapping.
+        o.Consume(1_500_000);
+        Assert.Equal(expected.Skip(1_500_000).ToArray(), o.WrittenSpan.ToArray());
+
+        // Not given up while it holds replies; given up (back to a small pooled array) once empty.
+        o.Shrink(1024 * 1024);
+        Assert.True(o.Capacity > BufferPool.MaxPooled);
+        o.Clear();
+        o.Shrink(1024 * 1024);
+        Assert.True(o.Capacity <= BufferPool.MaxPooled);
+        o.Ok();
+        Assert.Equal("+OK\r\n", Encoding.ASCII.GetString(o.WrittenSpan));
+    }
 }

@@ -64,7 +64,7 @@ internal static class ConnectionCommands
         var flags = (c.NoEvict ? "e" : string.Empty) + (c.NoTouch ? "T" : string.Empty);
         var events = c.WaitsToWrite ? "rw" : "r";
         var inCap = c.InputBufferCapacity;
-        var outCap = c.Output.Buffer.Length;
+        var outCap = c.Output.Capacity;
         return string.Create(System.Globalization.CultureInfo.InvariantCulture,
             $"id={c.Id} addr={c.RemoteEndPoint} laddr={c.LocalEndPoint} fd={c.Fd} name={c.Name} age={(now - c.CreatedMs) / 1000} idle={(now - c.LastInteractionMs) / 1000} flags={(flags.Length == 0 ? "N" : flags)} db={c.Db} sub=0 psub=0 ssub=0 multi=-1 qbuf={(self ? c.InputBufferLength : c.UnprocessedInput)} qbuf-free={inCap - c.InputBufferLength} argv-mem=0 multi-mem=0 rbs={outCap} rbp={c.OutputPeak} obl={c.PendingOutput} oll=0 omem={outCap} tot-mem={inCap + outCap} events={events} cmd={c.LastCommand} user=default redir=-1 resp={c.Output.Protocol} lib-name={c.LibName} lib-ver={c.LibVersion}");
     }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -34,6 +33,9 @@ internal sealed unsafe class Connection
     /// <summary>Socket reads one <see cref="Pump"/> makes before the connection waits for the loop's next turn.</summary>
     private const int MaxReadsPerPump = 16;
 
+    /// <summary>Bytes of replies one <see cref="Pump"/> runs commands for before the connection waits for the loop's next turn.</summary>
+    private const int MaxOutputPerPump = 4 * 1024 * 1024;
+
     // Where the current pass's replies begin in Output: with groups out, Pump sends only what lies before it.
     private int _holdFrom;
 
@@ -42,7 +44,7 @@ internal sealed unsafe class Connection
     private readonly ArgList _args = new();
     private readonly CommandGroup?[] _groups;
     private readonly List<CommandGroup> _active = [];
-    private byte[] _in = ArrayPool<byte>.Shared.Rent(InitialInput);
+    private byte[] _in = BufferPool.Rent(InitialInput);
     private bool _buffersReleased;
     private int _inLen;
     private int _outSent;
@@ -206,6 +208,7 @@ internal sealed unsafe class Connection
 
         _inPump = true;
         var reads = 0;
+        long produced = 0;
         try
         {
             while (!Closed && _waiting == 0)
@@ -248,8 +251,18 @@ internal sealed unsafe class Connection
                     Flush();
                 }
 
+                var before = Output.Length;
                 if (ParseAndRun())
                 {
+                    // Fairness by work, not only by reads: 7 KB of GETs can ask for 256 MB of replies. Past a share of
+                    // output the connection yields to the loop's other clients and goes on next turn.
+                    produced += Math.Max(0, Output.Length - before);
+                    if (produced >= MaxOutputPerPump)
+                    {
+                        Loop.RunAgainNextTurn(this);
+                        break;
+                    }
+
                     continue;
                 }
 
@@ -320,7 +333,7 @@ internal sealed unsafe class Connection
         {
             // One group, its replies in request order; the target sent the first SentBytes of them.
             var g = _active[0];
-            Output.WriteRaw(g.Replies.Buffer.AsSpan(g.SentBytes, g.Replies.Length - g.SentBytes));
+            Output.WriteRaw(g.Replies.WrittenSpan[g.SentBytes..]);
             ResetBatch();
             CheckOutputLimit();
             Pump();
@@ -333,7 +346,7 @@ internal sealed unsafe class Connection
             var g = _groups[_batchShard[i]]!;
             var ordinal = _batchOrdinal[i];
             var start = ordinal == 0 ? 0 : g.ReplyEnds[ordinal - 1];
-            Output.WriteRaw(g.Replies.Buffer.AsSpan(start, g.ReplyEnds[ordinal] - start));
+            Output.WriteRaw(g.Replies.WrittenSpan[start..g.ReplyEnds[ordinal]]);
         }
 
         ResetBatch();
@@ -425,7 +438,7 @@ internal sealed unsafe class Connection
         DisposeSocket();
 
         _buffersReleased = true;
-        ArrayPool<byte>.Shared.Return(_in);
+        BufferPool.Return(_in);
         _in = [];
         Output.Dispose();
 
@@ -849,8 +862,8 @@ internal sealed unsafe class Connection
         _args.Shift(keepFrom);
         if (_inLen == 0 && _in.Length > 1024 * 1024)
         {
-            ArrayPool<byte>.Shared.Return(_in);
-            _in = ArrayPool<byte>.Shared.Rent(InitialInput);
+            BufferPool.Return(_in);
+            _in = BufferPool.Rent(InitialInput);
         }
     }
 
@@ -875,18 +888,23 @@ internal sealed unsafe class Connection
         var wanted = Math.Max(needed, Math.Min((long)_in.Length * 2, limit + _parser.BigArgBytes));
 
         // Only between batches (see Read), so no group points into the old buffer.
-        var next = ArrayPool<byte>.Shared.Rent((int)Math.Min(wanted, Array.MaxLength));
+        var next = BufferPool.Rent((int)Math.Min(wanted, Array.MaxLength));
         Buffer.BlockCopy(_in, 0, next, 0, _inLen);
-        ArrayPool<byte>.Shared.Return(_in);
+        BufferPool.Return(_in);
         _in = next;
         return true;
     }
 
-    /// <summary>The output a group's replies may reach before its client is cut off: the hard limit, within one buffer's reach.</summary>
+    /// <summary>
+    /// The output a group's replies may reach before its client is cut off: what is left of the hard limit (within one
+    /// buffer's reach) after the replies already waiting to be sent. A group over it runs no further command, so a
+    /// client with a backlog is cut off without a whole limit's worth of replies built for it on another shard first.
+    /// </summary>
     private long GroupOutputLimit()
     {
         var hard = Loop.Server.Config.NormalOutputLimit.HardBytes;
-        return hard > 0 ? Math.Min(hard, MaxOutputBytes) : MaxOutputBytes;
+        var limit = hard > 0 ? Math.Min(hard, MaxOutputBytes) : MaxOutputBytes;
+        return Math.Max(1, limit - PendingOutput);
     }
 
     /// <summary>
@@ -987,7 +1005,7 @@ internal sealed unsafe class Connection
         while (!Closed && _outSent < end)
         {
             nint n;
-            fixed (byte* p = &Output.Buffer[_outSent])
+            fixed (byte* p = Output.WrittenSpan[_outSent..])
             {
                 n = Native.send(Fd, p, end - _outSent, Native.MSG_DONTWAIT | Native.MSG_NOSIGNAL);
             }

@@ -212,7 +212,7 @@ internal sealed unsafe class CommandGroup : ShardWork
         while (SentBytes < Replies.Length)
         {
             nint n;
-            fixed (byte* p = &Replies.Buffer[SentBytes])
+            fixed (byte* p = Replies.WrittenSpan[SentBytes..])
             {
                 n = Native.send(_writeFd, p, Replies.Length - SentBytes, Native.MSG_DONTWAIT | Native.MSG_NOSIGNAL);
             }

@@ -1,0 +1,190 @@
+using System.Net.Sockets;
+using Basalt.Protocol;
+using Basalt.Testing;
+
+namespace Basalt.Server.Tests;
+
+/// <summary>
+/// Clients whose requests ask for hundreds of MB of replies: the memory goes back to the system when they go, replies
+/// built on other shards don't pile up, and their loop's other clients are still served meanwhile.
+/// </summary>
+public sealed class BigReplyTests
+{
+    private const int ValueBytes = 1024 * 1024;
+
+    [Fact]
+    public void Memory_of_clients_cut_off_at_their_output_limit_goes_back_to_the_system()
+    {
+        // 16 clients, 8 at a time, each asks for 300 MB and reads nothing, so each is cut off at the 256 MB hard limit.
+        // Their buffers went back to the array pool, which keeps them for good: the idle server stayed at gigabytes.
+        // While they run, no more than a few buffers may be alive at once: a loop running a group of 300 GETs must
+        // wake the group's home loop when it is done, not when its whole turn is, or the built groups pile up.
+        using var server = ServerProcess.StartBasalt("--shards", "2");
+        using (var c = server.Connect())
+        {
+            Assert.Equal("OK", c.Call("SET", "big", new string('b', ValueBytes)).Text);
+        }
+
+        long peak = 0;
+        var sampling = true;
+        var sampler = new Thread(() =>
+        {
+            try
+            {
+                while (Volatile.Read(ref sampling))
+                {
+                    peak = Math.Max(peak, RssMegabytes(server));
+                    Thread.Sleep(20);
+                }
+            }
+            catch (IOException)
+            {
+                // The server is gone: the test fails on its own assertions.
+            }
+        });
+        sampler.Start();
+
+        var request = Repeat(RespConnection.Encode("GET", "big"), 300);
+        try
+        {
+            RunRounds(server, request);
+        }
+        finally
+        {
+            Volatile.Write(ref sampling, false);
+            sampler.Join();
+        }
+
+        // A client on the key's own loop has its 256 MB built in its output buffer, one client at a time; one on the other
+        // loop has them built in a group, which its home takes as soon as it is done. Measured: about 570 MB at the
+        // peak; with the home woken only at the end of the builder's turn, groups piled up to 1,340 MB.
+        Assert.True(peak < 1000, $"peak RSS {peak} MB while the clients ran");
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        long rss;
+        while ((rss = RssMegabytes(server)) > 300)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"the idle server still holds {rss} MB after its clients were cut off (peak {peak} MB)");
+            Thread.Sleep(100);
+        }
+
+        using var after = server.Connect();
+        Assert.Equal(ValueBytes, after.Call("GET", "big").Text!.Length);
+    }
+
+    [Fact]
+    public void A_loop_serves_its_other_clients_while_one_client_pulls_hundreds_of_megabytes()
+    {
+        // 300 GETs of 1 MB are 7 KB of requests: one socket read. The pump ran them all before the loop served anyone
+        // else, so a PING on the same loop waited until the client was cut off at its limit. It now yields every 4 MB
+        // of replies: the PING is answered while the big client is still being served.
+        using var server = ServerProcess.StartBasalt("--shards", "1", "--client-output-buffer-limit", "normal", "0", "0", "0");
+        using var neighbour = server.Connect();
+        Assert.Equal("OK", neighbour.Call("SET", "big", new string('b', ValueBytes)).Text);
+        using var big = server.Connect();
+        var bigId = big.Call("CLIENT", "ID").Integer;
+        big.Socket.ReceiveBufferSize = 4096;
+        big.SendRaw(Repeat(RespConnection.Encode("GET", "big"), 500));
+
+        // Wait until the server has begun on the big client's requests: its output backlog shows in CLIENT LIST.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!BacklogOf(neighbour.Call("CLIENT", "LIST").Text!, bigId, out var pending) || pending == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the big client's requests never ran");
+        }
+
+        // 500 MB of replies is over 100 pumps of 4 MB; the PING is answered in between, and the big client is still there.
+        Assert.Equal("PONG", neighbour.Call("PING").Text);
+        var list = neighbour.Call("CLIENT", "LIST").Text!;
+        Assert.True(BacklogOf(list, bigId, out var backlog), "the big client was gone before the PING was answered");
+        Assert.True(backlog < 400L * ValueBytes, $"the big client's replies were nearly all built before the PING ran ({backlog} bytes)");
+    }
+
+    private static void RunRounds(ServerProcess server, byte[] request)
+    {
+        using var observer = server.Connect();
+        for (var round = 0; round < 2; round++)
+        {
+            var clients = new List<RespConnection>();
+            for (var i = 0; i < 8; i++)
+            {
+                var c = server.Connect();
+                c.Socket.ReceiveBufferSize = 4096;
+                clients.Add(c);
+            }
+
+            foreach (var c in clients)
+            {
+                c.SendRaw(request);
+            }
+
+            // They read nothing (reading would let them off the limit): the server's own count shows when all are cut off.
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (ConnectedClients(observer) > 1)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "clients over their output limit were not cut off");
+                Thread.Sleep(50);
+            }
+
+            foreach (var c in clients)
+            {
+                c.Dispose();
+            }
+        }
+    }
+
+    private static long ConnectedClients(RespConnection observer)
+    {
+        foreach (var line in observer.Call("INFO", "clients").Text!.Split("\r\n"))
+        {
+            if (line.StartsWith("connected_clients:", StringComparison.Ordinal))
+            {
+                return long.Parse(line["connected_clients:".Length..], System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        throw new InvalidOperationException("no connected_clients in INFO");
+    }
+
+    private static byte[] Repeat(byte[] request, int times)
+    {
+        var all = new byte[request.Length * times];
+        for (var i = 0; i < times; i++)
+        {
+            request.CopyTo(all, i * request.Length);
+        }
+
+        return all;
+    }
+
+    /// <summary>The client's obl (unsent reply bytes) from CLIENT LIST; false if it isn't listed.</summary>
+    private static bool BacklogOf(string clientList, long id, out long pending)
+    {
+        foreach (var line in clientList.Split('\n'))
+        {
+            if (!line.StartsWith($"id={id} ", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var field = line.Split(' ').First(f => f.StartsWith("obl=", StringComparison.Ordinal));
+            pending = long.Parse(field["obl=".Length..], System.Globalization.CultureInfo.InvariantCulture);
+            return true;
+        }
+
+        pending = 0;
+        return false;
+    }
+
+    private static long RssMegabytes(ServerProcess server)
+    {
+        foreach (var line in File.ReadLines($"/proc/{server.Pid}/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            {
+                return long.Parse(line["VmRSS:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) / 1024;
+            }
+        }
+
+        throw new InvalidOperationException("no VmRSS line");
+    }
+}
