@@ -99,6 +99,55 @@ public sealed class BigReplyTests
         Assert.True(backlog < 400L * ValueBytes, $"the big client's replies were nearly all built before the PING ran ({backlog} bytes)");
     }
 
+    [Fact]
+    public void A_group_for_another_shard_builds_no_more_than_what_is_left_of_its_clients_limit()
+    {
+        // The client never reads. 200 GETs of a 1 MB value on its own shard leave about 200 MB waiting; then 100 GETs of
+        // a 1 MB value on the other shard go there as one group. Only about 56 MB is left of the 256 MB hard limit, so
+        // the group stops there and the client is cut off. It used to be allowed the whole limit: it ran all 100 GETs
+        // (100 MB, under the limit by itself) for a client already bound to be cut off.
+        using var server = ServerProcess.StartBasalt("--shards", "2");
+        using var observer = server.Connect();
+        using var c = server.Connect();
+        var loop = (int)((c.Call("CLIENT", "ID").Integer - 1) % 2);
+        var slots = new Basalt.Engine.SlotMap(2);
+        var near = KeyOn(slots, loop, "near");
+        var far = KeyOn(slots, 1 - loop, "far");
+        Assert.Equal("OK", observer.Call("SET", near, new string('n', ValueBytes)).Text);
+        Assert.Equal("OK", observer.Call("SET", far, new string('f', ValueBytes)).Text);
+        Assert.Equal("OK", observer.Call("CONFIG", "RESETSTAT").Text);
+
+        c.Socket.ReceiveBufferSize = 4096;
+        var requests = new MemoryStream();
+        requests.Write(Repeat(RespConnection.Encode("GET", near), 200));
+        requests.Write(Repeat(RespConnection.Encode("GET", far), 100));
+        c.SendRaw(requests.ToArray());
+
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (ConnectedClients(observer) > 1)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the client over its output limit was not cut off");
+            Thread.Sleep(50);
+        }
+
+        var stats = observer.Call("INFO", "commandstats").Text!;
+        var line = stats.Split("\r\n").Single(l => l.StartsWith("cmdstat_get:", StringComparison.Ordinal));
+        var calls = int.Parse(line.Split(',')[0]["cmdstat_get:calls=".Length..], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(calls, 201, 280);
+    }
+
+    private static string KeyOn(Basalt.Engine.SlotMap slots, int shard, string prefix)
+    {
+        for (var i = 0; ; i++)
+        {
+            var key = prefix + ":" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (slots.ShardOf(System.Text.Encoding.UTF8.GetBytes(key)) == shard)
+            {
+                return key;
+            }
+        }
+    }
+
     private static void RunRounds(ServerProcess server, byte[] request)
     {
         using var observer = server.Connect();
