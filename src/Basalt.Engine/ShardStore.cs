@@ -98,9 +98,10 @@ public sealed class ShardStore
     /// <summary>
     /// One bounded slice of active expiry, Redis-style: sample 20 volatile keys per db, repeat while
     /// more than a quarter of the sample had expired, stop at the time budget.
-    /// Returns true if it stopped on the budget with work left (the loop schedules another slice soon).
+    /// Returns true if it stopped on the budget with work left (the loop schedules another slice soon). A key that
+    /// <paramref name="guard"/> says is held (by a multi-shard op, between its phases) is left for later.
     /// </summary>
-    public bool ActiveExpire(long nowMs, TimeSpan budget)
+    public bool ActiveExpire(long nowMs, TimeSpan budget, IExpiryGuard? guard = null)
     {
         const int Samples = 20;
         // The monotonic tick count is coarse (4 ms steps here): a 1 ms budget needs the fine clock.
@@ -109,7 +110,7 @@ public sealed class ShardStore
         {
             while (db.VolatileCount > 0)
             {
-                var removed = db.ExpireSample(nowMs, Samples, Rng);
+                var removed = db.ExpireSample(nowMs, Samples, Rng, guard);
                 if (removed <= Samples / 4)
                 {
                     break;

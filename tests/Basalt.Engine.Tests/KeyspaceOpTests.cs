@@ -46,4 +46,28 @@ public sealed class KeyspaceOpTests
         Assert.Empty(h.Run("KEYS", "*").Items!);
         Assert.Equal(1, h.Store.Dbs[0].ExpireSample(h.NowMs, 20, new Random(1)));
     }
+
+    [Fact]
+    public void Active_expiry_passes_over_keys_its_guard_says_are_held()
+    {
+        var h = new EngineHarness();
+        for (var i = 0; i < 50; i++)
+        {
+            Assert.Equal("OK", h.Run("SET", "k" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), "v", "PX", "5").Text);
+        }
+
+        h.NowMs += 10;
+        var guard = new HoldOn("k7", "k8");
+        h.Store.ActiveExpire(h.NowMs, TimeSpan.FromSeconds(5), guard);
+        Assert.Equal(2, h.Store.Dbs[0].VolatileCount);
+
+        // Once the hold is gone they go too.
+        h.Store.ActiveExpire(h.NowMs, TimeSpan.FromSeconds(5));
+        Assert.Equal(0, h.Store.Dbs[0].VolatileCount);
+    }
+
+    private sealed class HoldOn(params string[] keys) : Basalt.Engine.Keyspace.IExpiryGuard
+    {
+        public bool IsHeld(int db, ReadOnlySpan<byte> key) => keys.Contains(System.Text.Encoding.UTF8.GetString(key));
+    }
 }

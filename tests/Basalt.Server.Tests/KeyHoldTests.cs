@@ -233,6 +233,64 @@ public sealed class KeyHoldTests
         }
     }
 
+    /// <summary>
+    /// Keys of a shard that holds others for a multi-shard op still expire actively: expiry passes over the held keys
+    /// only. It used to wait for every hold to end, so an unbroken run of cross-shard ops kept the whole shard's
+    /// expired keys in memory. Read white-box: the shard's count of keys with a TTL, an int read from the test thread.
+    /// </summary>
+    [Fact]
+    public async Task Keys_expire_actively_while_other_keys_of_their_shard_are_held()
+    {
+        await using var s = await Operations.InProcessServer.StartAsync("--enable-debug-command", "yes");
+        var conns = new List<RespConnection>();
+        try
+        {
+            RespConnection? holder = null, sleeper = null;
+            while (holder is null || sleeper is null)
+            {
+                var c = s.Connect();
+                conns.Add(c);
+                if ((c.Call("CLIENT", "ID").Integer - 1) % 2 == 0)
+                {
+                    holder ??= c;
+                }
+                else
+                {
+                    sleeper ??= c;
+                }
+            }
+
+            for (var i = 0; i < 200; i++)
+            {
+                Assert.Equal("OK", holder.Call("SET", KeyOn(0, "short" + i.ToString(CultureInfo.InvariantCulture)), "v", "PX", "200").Text);
+            }
+
+            var shard0 = s.Server.Loops[0].Store.Dbs[0];
+            Assert.Equal(200, shard0.VolatileCount);
+
+            // Loop 1 sleeps; the MSET takes its key on shard 0 and waits there for shard 1 until the sleep ends.
+            sleeper.SendRaw(RespConnection.Encode("DEBUG", "SLEEP", "3"));
+            await s.WaitUntilALoopIsBusyAsync();
+            holder.SendRaw(RespConnection.Encode("MSET", KeyOn(0, "held"), "1", KeyOn(1, "late"), "1"));
+
+            var deadline = DateTime.UtcNow.AddSeconds(2);
+            while (shard0.VolatileCount > 0)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"{shard0.VolatileCount} expired keys were left while the shard held another key");
+                await Task.Delay(20);
+            }
+
+            // Still inside the hold: the MSET has not been answered.
+            Assert.Equal(0, holder.Socket.Available);
+            Assert.Equal("OK", sleeper.Read().Text);
+            Assert.Equal("OK", holder.Read().Text);
+        }
+        finally
+        {
+            conns.ForEach(c => c.Dispose());
+        }
+    }
+
     /// <summary>Three connections to a 3-shard server, the one at index i served by loop i.</summary>
     private static List<RespConnection> ConnectionPerLoop(ServerProcess server) =>
         [.. ConnectionsByLoop(server, shards: 3, perLoop: 1).Select(l => l[0])];

@@ -164,13 +164,13 @@ public sealed class Database
     /// One active-expiry round: samples up to <paramref name="samples"/> volatile keys and removes the
     /// expired ones. Returns how many it removed, so the caller can decide to run another round.
     /// </summary>
-    public int ExpireSample(long nowMs, int samples, Random rng)
+    public int ExpireSample(long nowMs, int samples, Random rng, IExpiryGuard? guard = null)
     {
         var removed = 0;
         for (var i = 0; i < samples && VolatileCount > 0; i++)
         {
             var e = _volatile[rng.Next(VolatileCount)];
-            if (e.IsExpiredAt(nowMs))
+            if (e.IsExpiredAt(nowMs) && (guard is null || !guard.IsHeld(Index, e.Key)))
             {
                 ExpireNow(e);
                 removed++;

@@ -11,7 +11,7 @@ namespace Basalt.Server.Shards;
 /// keys is held. Keys are held by a seeded hash of db and key: two keys that collide merely wait
 /// for each other, which is safe. Owned and used by one loop's thread only (invariant 1).
 /// </summary>
-internal sealed class ShardLocks
+internal sealed class ShardLocks : Basalt.Engine.Keyspace.IExpiryGuard
 {
     private readonly Dictionary<ulong, int> _keys = [];
 
@@ -69,6 +69,10 @@ internal sealed class ShardLocks
             }
         }
     }
+
+    /// <summary>Active expiry's check: the key is held (or the whole shard is), so it must not be deleted under its op.</summary>
+    public bool IsHeld(int db, ReadOnlySpan<byte> key) =>
+        Exclusive is not null || (KeyHolders > 0 && _keys.ContainsKey(ShardOp.LockHash(db, key)));
 
     /// <summary>True when no key in <paramref name="hashes"/> is held and no op holds the shard whole.</summary>
     public bool KeysFree(List<ulong> hashes)

@@ -886,10 +886,10 @@ internal sealed unsafe class ShardLoop : IDisposable
     {
         var delay = -1;
 
-        // Active expiry waits while any key is held (RunTimers): its timer doesn't count then, or a due expiry would keep
-        // the loop from parking for as long as the hold lasts. The hold ends on this loop, in a turn, after which the
-        // next park counts the timer again.
-        if (Store.VolatileKeys > 0 && !Locks.Any)
+        // Active expiry waits while an op holds the whole shard (RunTimers): its timer doesn't count then, or a due expiry
+        // would keep the loop from parking for as long as the hold lasts. The hold ends on this loop, in a turn, after
+        // which the next park counts the timer again. Key holds don't stop it: it passes over the held keys.
+        if (Store.VolatileKeys > 0 && Locks.Exclusive is null)
         {
             var interval = ExpireIntervalMs;
             if (_nextExpireAt == 0)
@@ -1004,10 +1004,12 @@ internal sealed unsafe class ShardLoop : IDisposable
             CloseIdleClients(now);
         }
 
-        if (_nextExpireAt != 0 && now >= _nextExpireAt && !Locks.Any)
+        if (_nextExpireAt != 0 && now >= _nextExpireAt && Locks.Exclusive is null)
         {
-            // A bounded slice: 1 ms, then back to serving; if work remains, run again on the next turn.
-            var more = Store.ActiveExpire(NowMs, TimeSpan.FromMilliseconds(1));
+            // A bounded slice: 1 ms, then back to serving; if work remains, run again on the next turn. Keys held by
+            // multi-shard ops are passed over: an unbroken run of such ops (MSETs across shards) kept every key here
+            // from expiring actively for as long as it lasted.
+            var more = Store.ActiveExpire(NowMs, TimeSpan.FromMilliseconds(1), Locks.KeyHolders > 0 ? Locks : null);
             _nextExpireAt = more ? now : now + ExpireIntervalMs;
         }
 
