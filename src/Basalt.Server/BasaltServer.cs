@@ -53,6 +53,10 @@ public sealed class BasaltServer : IAsyncDisposable
     private readonly SemaphoreSlim _descriptorFreed = new(0);
     private int _acceptStarved;
     private bool _outOfDescriptors;
+    private bool _acceptFailing;
+
+    // How long the accept thread waits, for want of a wake, before it tries again after a failure that may last.
+    private const int AcceptRetryMs = 1000;
     private List<SafeFileHandle>? _heldByTestHook;
 
     public BasaltServer(ServerConfig config, LogSetup? logs = null)
@@ -492,7 +496,8 @@ public sealed class BasaltServer : IAsyncDisposable
             _spareDescriptor = OpenSpareDescriptor();
             if (_spareDescriptor is null && !_stopping)
             {
-                _descriptorFreed.Wait();
+                // Bounded: a descriptor freed elsewhere (another process, for ENFILE; a file this process closes) sends no wake.
+                _descriptorFreed.Wait(AcceptRetryMs);
             }
 
             Volatile.Write(ref _acceptStarved, 0);
@@ -552,11 +557,32 @@ public sealed class BasaltServer : IAsyncDisposable
                     continue;
                 }
 
-                Log.AcceptFailed(ex.Message);
+                if (ex is SocketException { SocketErrorCode: SocketError.ConnectionAborted or SocketError.Interrupted or SocketError.ConnectionReset })
+                {
+                    // One client gone before it was accepted, or a signal: the next accept is unaffected.
+                    continue;
+                }
+
+                // Anything else (ENOBUFS, ENOMEM, a firewall's EPERM) may last: logged once, and retried after a client's
+                // socket closes or AcceptRetryMs, not at once, which would spin the accept thread.
+                if (!_acceptFailing)
+                {
+                    _acceptFailing = true;
+                    Log.AcceptFailed(ex.Message);
+                }
+
+                Interlocked.Exchange(ref _acceptStarved, 1);
+                if (!_stopping)
+                {
+                    _descriptorFreed.Wait(AcceptRetryMs);
+                }
+
+                Volatile.Write(ref _acceptStarved, 0);
                 continue;
             }
 
             _outOfDescriptors = false;
+            _acceptFailing = false;
             Admit(socket);
         }
     }
