@@ -6,7 +6,7 @@ using static Basalt.Engine.Commands.Syntax;
 
 namespace Basalt.Server.Commands;
 
-/// <summary>COMMAND, COMMAND COUNT|LIST|INFO|DOCS|GETKEYS: all read the declarative table.</summary>
+/// <summary>COMMAND, COMMAND COUNT|LIST|INFO|DOCS|GETKEYS|GETKEYSANDFLAGS: all read the declarative table.</summary>
 internal static class CommandIntrospection
 {
     private static readonly (CommandFlags Flag, string Name)[] FlagNames =
@@ -32,11 +32,12 @@ internal static class CommandIntrospection
         r.Handle("command|list", List);
         r.Handle("command|info", static (c, a, _) => InfoList(c, a.Count > 2 ? a.Slice(2) : null));
         r.Handle("command|docs", Docs);
-        r.Handle("command|getkeys", GetKeys);
+        r.Handle("command|getkeys", static (c, a, _) => GetKeys(c, a, withFlags: false));
+        r.Handle("command|getkeysandflags", static (c, a, _) => GetKeys(c, a, withFlags: true));
         r.Handle("command|help", static (c, _, _) =>
         {
-            c.Output.ArrayHeader(7);
-            foreach (var line in new[] { "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "COUNT", "DOCS [<command-name> ...]", "GETKEYS <full-command>", "INFO [<command-name> ...]", "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]", "HELP" })
+            c.Output.ArrayHeader(8);
+            foreach (var line in new[] { "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "COUNT", "DOCS [<command-name> ...]", "GETKEYS <full-command>", "GETKEYSANDFLAGS <full-command>", "INFO [<command-name> ...]", "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]", "HELP" })
             {
                 c.Output.SimpleString(line);
             }
@@ -80,7 +81,7 @@ internal static class CommandIntrospection
         return c.Loop.Server.Router.FindFull(text);
     }
 
-    /// <summary>COMMAND INFO's 10-element entry. Key specs are given in their range form only.</summary>
+    /// <summary>COMMAND INFO's 10-element entry. Key specs come from <see cref="KeySpecs"/>, without Redis's notes.</summary>
     private static void WriteInfo(ReplyBuffer o, CommandSpec spec)
     {
         o.ArrayHeader(10);
@@ -97,30 +98,39 @@ internal static class CommandIntrospection
         // Redis 7.0 sends the key specs as a set, and no subcommands as an empty set but some as an array.
         if (spec.HasKeys)
         {
-            o.SetHeader(1);
-            o.MapHeader(3);
-            o.Bulk("flags"u8);
-            o.SetHeader(0);
-            o.Bulk("begin_search"u8);
-            o.MapHeader(2);
-            o.Bulk("type"u8);
-            o.Bulk("index"u8);
-            o.Bulk("spec"u8);
-            o.MapHeader(1);
-            o.Bulk("index"u8);
-            o.Integer(spec.FirstKey);
-            o.Bulk("find_keys"u8);
-            o.MapHeader(2);
-            o.Bulk("type"u8);
-            o.Bulk("range"u8);
-            o.Bulk("spec"u8);
-            o.MapHeader(3);
-            o.Bulk("lastkey"u8);
-            o.Integer(spec.LastKey < 0 ? spec.LastKey : spec.LastKey - spec.FirstKey);
-            o.Bulk("keystep"u8);
-            o.Integer(spec.KeyStep);
-            o.Bulk("limit"u8);
-            o.Integer(0);
+            var specs = KeySpecs.For(spec);
+            o.SetHeader(specs.Length);
+            foreach (var k in specs)
+            {
+                o.MapHeader(3);
+                o.Bulk("flags"u8);
+                o.SetHeader(k.Flags.Length);
+                foreach (var flag in k.Flags)
+                {
+                    o.SimpleString(flag);
+                }
+
+                o.Bulk("begin_search"u8);
+                o.MapHeader(2);
+                o.Bulk("type"u8);
+                o.Bulk("index"u8);
+                o.Bulk("spec"u8);
+                o.MapHeader(1);
+                o.Bulk("index"u8);
+                o.Integer(k.BeginIndex);
+                o.Bulk("find_keys"u8);
+                o.MapHeader(2);
+                o.Bulk("type"u8);
+                o.Bulk("range"u8);
+                o.Bulk("spec"u8);
+                o.MapHeader(3);
+                o.Bulk("lastkey"u8);
+                o.Integer(k.LastKey);
+                o.Bulk("keystep"u8);
+                o.Integer(k.KeyStep);
+                o.Bulk("limit"u8);
+                o.Integer(0);
+            }
         }
         else
         {
@@ -245,8 +255,8 @@ internal static class CommandIntrospection
         }
     }
 
-    /// <summary>COMMAND GETKEYS, with Redis's checks in Redis's order.</summary>
-    private static void GetKeys(Connection c, ArgView a, CommandSpec spec)
+    /// <summary>COMMAND GETKEYS, and GETKEYSANDFLAGS (each key with its key spec's flags), with Redis's checks in Redis's order.</summary>
+    private static void GetKeys(Connection c, ArgView a, bool withFlags)
     {
         var cmd = a.Slice(2);
         var target = c.Loop.Server.Commands.Find(cmd[0]);
@@ -284,7 +294,20 @@ internal static class CommandIntrospection
         c.Output.ArrayHeader(n);
         for (var i = first; i <= last; i += step)
         {
+            if (!withFlags)
+            {
+                c.Output.Bulk(cmd[i]);
+                continue;
+            }
+
+            c.Output.ArrayHeader(2);
             c.Output.Bulk(cmd[i]);
+            var flags = KeySpecs.FlagsFor(target, cmd, i);
+            c.Output.SetHeader(flags.Length);
+            foreach (var flag in flags)
+            {
+                c.Output.SimpleString(flag);
+            }
         }
     }
 }

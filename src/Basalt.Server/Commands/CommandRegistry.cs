@@ -66,6 +66,7 @@ internal static class CommandRegistry
             Sub("docs", -2, ConnSlow, "Returns documentary information about one, multiple or all commands.", since: "7.0.0"),
             Sub("list", -2, ConnSlow, "Returns a list of command names.", since: "7.0.0"),
             Sub("getkeys", -4, ConnSlow, "Extracts the key names from an arbitrary command.", since: "2.8.13"),
+            Sub("getkeysandflags", -4, ConnSlow, "Extracts the key names and their access flags from an arbitrary command.", since: "7.0.0"),
             Sub("help", 2, ConnSlow, "Returns helpful text about the different subcommands.", since: "5.0.0")));
 
         // OBJECT's data subcommands are registered by the engine; HELP runs on the connection.
