@@ -136,6 +136,49 @@ public sealed class BigReplyTests
         Assert.InRange(calls, 201, 280);
     }
 
+    [Fact]
+    public void The_groups_of_one_batch_share_their_clients_limit()
+    {
+        // One pipeline, GETs of a 50 MB value on each of two shards: two groups of 200 MB, each under the 256 MB limit by
+        // itself. Each group was bounded alone, so a batch over k shards could build k limits' worth (past 2 GB in all,
+        // where the merge threw, the client hung and the groups' buffers leaked). They now share one allowance: they stop
+        // once their sum reaches it, and the client is cut off as over its limit.
+        using var server = ServerProcess.StartBasalt("--shards", "2");
+        using var observer = server.Connect();
+        using var c = server.Connect();
+        var loop = (int)((c.Call("CLIENT", "ID").Integer - 1) % 2);
+        var slots = new Basalt.Engine.SlotMap(2);
+        var near = KeyOn(slots, loop, "near");
+        var far = KeyOn(slots, 1 - loop, "far");
+        const int Size = 50 * 1024 * 1024;
+        Assert.Equal("OK", observer.Call("SET", near, new string('n', Size)).Text);
+        Assert.Equal("OK", observer.Call("SET", far, new string('f', Size)).Text);
+        Assert.Equal("OK", observer.Call("CONFIG", "RESETSTAT").Text);
+
+        c.Socket.ReceiveBufferSize = 4096;
+        var requests = new MemoryStream();
+        for (var i = 0; i < 4; i++)
+        {
+            requests.Write(RespConnection.Encode("GET", far));
+            requests.Write(RespConnection.Encode("GET", near));
+        }
+
+        c.SendRaw(requests.ToArray());
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (ConnectedClients(observer) > 1)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the client over its output limit was not cut off");
+            Thread.Sleep(50);
+        }
+
+        Assert.True(server.WaitForLog("replies of one batch passed client-output-buffer-limit", TimeSpan.FromSeconds(10)), server.Log);
+        var stats = observer.Call("INFO", "commandstats").Text!;
+        var line = stats.Split("\r\n").Single(l => l.StartsWith("cmdstat_get:", StringComparison.Ordinal));
+        var calls = int.Parse(line.Split(',')[0]["cmdstat_get:calls=".Length..], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(calls, 5, 7);
+        Assert.Equal("PONG", observer.Call("PING").Text);
+    }
+
     private static string KeyOn(Basalt.Engine.SlotMap slots, int shard, string prefix)
     {
         for (var i = 0; ; i++)

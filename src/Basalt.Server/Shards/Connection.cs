@@ -44,6 +44,7 @@ internal sealed unsafe class Connection
     private readonly ArgList _args = new();
     private readonly CommandGroup?[] _groups;
     private readonly List<CommandGroup> _active = [];
+    private readonly BatchBudget _batchBudget = new();
     private byte[] _in = BufferPool.Rent(InitialInput);
     private bool _buffersReleased;
     private int _inLen;
@@ -318,38 +319,51 @@ internal sealed unsafe class Connection
             return;
         }
 
+        // The groups share one allowance (BatchBudget), counted in steps, so together they may pass it by a step each
+        // and one reply: the sum is checked here too. Merged past the bound, one buffer could outgrow 2 GB.
+        long total = PendingOutput;
+        var overflowed = false;
         foreach (var g in _active)
         {
-            if (g.Overflowed)
-            {
-                Loop.Server.Log.ClientOverLimit(Id, "replies of one batch passed client-output-buffer-limit");
-                ResetBatch();
-                Close("output buffer limit");
-                return;
-            }
+            overflowed |= g.Overflowed;
+            total += g.Replies.Length - g.SentBytes;
         }
 
-        if (handedOff)
+        var hard = Loop.Server.Config.NormalOutputLimit.HardBytes;
+        if (overflowed || total >= MaxOutputBytes || (hard > 0 && OutputBufferLimits.Counted(total) >= hard))
         {
-            // One group, its replies in request order; the target sent the first SentBytes of them.
-            var g = _active[0];
-            Output.WriteRaw(g.Replies.WrittenSpan[g.SentBytes..]);
+            Loop.Server.Log.ClientOverLimit(Id, "replies of one batch passed client-output-buffer-limit");
             ResetBatch();
-            CheckOutputLimit();
-            Pump();
+            Close("output buffer limit");
             return;
         }
 
-        // Every group is back: copy each reply out in the order the requests came.
-        for (var i = 0; i < _batchCount; i++)
+        // Whatever happens while copying, the batch ends here: a batch left half-reset would be sent out again.
+        try
         {
-            var g = _groups[_batchShard[i]]!;
-            var ordinal = _batchOrdinal[i];
-            var start = ordinal == 0 ? 0 : g.ReplyEnds[ordinal - 1];
-            Output.WriteRaw(g.Replies.WrittenSpan[start..g.ReplyEnds[ordinal]]);
+            if (handedOff)
+            {
+                // One group, its replies in request order; the target sent the first SentBytes of them.
+                var g = _active[0];
+                Output.WriteRaw(g.Replies.WrittenSpan[g.SentBytes..]);
+            }
+            else
+            {
+                // Every group is back: copy each reply out in the order the requests came.
+                for (var i = 0; i < _batchCount; i++)
+                {
+                    var g = _groups[_batchShard[i]]!;
+                    var ordinal = _batchOrdinal[i];
+                    var start = ordinal == 0 ? 0 : g.ReplyEnds[ordinal - 1];
+                    Output.WriteRaw(g.Replies.WrittenSpan[start..g.ReplyEnds[ordinal]]);
+                }
+            }
+        }
+        finally
+        {
+            ResetBatch();
         }
 
-        ResetBatch();
         CheckOutputLimit();
         Pump();
     }
@@ -678,6 +692,7 @@ internal sealed unsafe class Connection
 
     private void SendGroups()
     {
+        _batchBudget.Reset();
         _waiting = _active.Count;
         Volatile.Write(ref _groupsOut, _active.Count);
 
@@ -689,7 +704,7 @@ internal sealed unsafe class Connection
             && !_parser.InFrame && _parser.Position == _inLen;
         foreach (var g in _active)
         {
-            g.Prepare(_in, _args, Db, Output.Protocol, NoTouch, GroupOutputLimit(), _handedOff ? Fd : -1);
+            g.Prepare(_in, _args, Db, Output.Protocol, NoTouch, GroupOutputLimit(), _active.Count > 1 ? _batchBudget : null, _handedOff ? Fd : -1);
         }
 
         // Snapshot the list: a local group may complete synchronously and reset it.

@@ -66,6 +66,8 @@ internal sealed unsafe class CommandGroup : ShardWork
     private int _db;
     private bool _noTouch;
     private long _outputLimit;
+    private BatchBudget? _budget;
+    private int _accounted;
     private int _writeFd = -1;
     private int _ownerWaiting;
 
@@ -106,9 +108,13 @@ internal sealed unsafe class CommandGroup : ShardWork
     /// <summary>True when the replies passed the client's output limit and the rest of the group was not run.</summary>
     public bool Overflowed { get; private set; }
 
+    /// <param name="outputLimit">The replies the batch may still add before its client is cut off.</param>
+    /// <param name="budget">Shared by the batch's groups when there are several, so the limit holds for their sum.</param>
     /// <param name="writeFd">The connection's socket when the write turn is handed off, else -1.</param>
-    public void Prepare(byte[] buffer, ArgList args, int db, int protocol, bool noTouch, long outputLimit, int writeFd)
+    public void Prepare(byte[] buffer, ArgList args, int db, int protocol, bool noTouch, long outputLimit, BatchBudget? budget, int writeFd)
     {
+        _budget = budget;
+        _accounted = 0;
         _writeFd = writeFd;
         _ownerWaiting = 0;
         SentBytes = 0;
@@ -179,7 +185,7 @@ internal sealed unsafe class CommandGroup : ShardWork
             }
 
             // Bounded like the connection's own output: past the client's limit, stop; the client is closed.
-            if (_outputLimit > 0 && OutputBufferLimits.Counted(Replies.Length) >= _outputLimit)
+            if (_outputLimit > 0 && OutputLimitReached())
             {
                 Overflowed = true;
                 ReplyEnds[i] = Replies.Length;
@@ -204,6 +210,28 @@ internal sealed unsafe class CommandGroup : ShardWork
         {
             Owner.Loop.PostOrRun(this);
         }
+    }
+
+    /// <summary>
+    /// Whether the batch's replies reached its allowance. With several groups (on several loops at once) the sum counts:
+    /// each adds its growth to the shared budget once it is 64 KB or more, so the check costs an interlocked add per
+    /// 64 KB of replies, not per command; the owner checks the exact sum when the groups are back.
+    /// </summary>
+    private bool OutputLimitReached()
+    {
+        var length = Replies.Length;
+        if (_budget is null)
+        {
+            return OutputBufferLimits.Counted(length) >= _outputLimit;
+        }
+
+        if (length - _accounted >= 64 * 1024)
+        {
+            Interlocked.Add(ref _budget.Used, length - _accounted);
+            _accounted = length;
+        }
+
+        return OutputBufferLimits.Counted(Volatile.Read(ref _budget.Used) + (length - _accounted)) >= _outputLimit;
     }
 
     /// <summary>Sends the replies on the owner's socket without blocking. True when all of them left.</summary>
@@ -253,4 +281,12 @@ internal sealed class LoopAction(Action<ShardLoop> action, bool bypassesHold = t
     public override bool BypassesHold(ShardLoop loop) => bypassesHold;
 
     public override void Execute(ShardLoop loop) => action(loop);
+}
+
+/// <summary>The reply bytes a batch's groups have built between them, added from each group's loop (CommandGroup.OutputLimitReached).</summary>
+internal sealed class BatchBudget
+{
+    public long Used;
+
+    public void Reset() => Volatile.Write(ref Used, 0);
 }
