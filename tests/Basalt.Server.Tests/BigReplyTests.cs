@@ -179,6 +179,40 @@ public sealed class BigReplyTests
         Assert.Equal("PONG", observer.Call("PING").Text);
     }
 
+    [Fact]
+    public void A_big_reply_buffer_is_kept_between_replies_and_given_back_once_unused()
+    {
+        // Unmapped as soon as each 2 MB reply was sent, the buffer was mapped and faulted in again for the next one:
+        // sequential GETs of a 2 MB value ran at a third of the speed. It is now kept while in use and given back
+        // once no big buffer has been needed for 2 s. CLIENT LIST's rbs is the reply buffer's size.
+        using var server = ServerProcess.StartBasalt("--shards", "1");
+        using var observer = server.Connect();
+        using var c = server.Connect();
+        var id = c.Call("CLIENT", "ID").Integer;
+        Assert.Equal("OK", c.Call("SET", "two", new string('t', 2 * ValueBytes)).Text);
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(2 * ValueBytes, c.Call("GET", "two").Text!.Length);
+        }
+
+        Assert.True(ReplyBufferOf(observer, id) > BufferPool.MaxPooled, "the big reply buffer was given back at once");
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (ReplyBufferOf(observer, id) > BufferPool.MaxPooled)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the big reply buffer was never given back");
+            Thread.Sleep(100);
+        }
+
+        Assert.Equal(2 * ValueBytes, c.Call("GET", "two").Text!.Length);
+    }
+
+    private static long ReplyBufferOf(RespConnection observer, long id)
+    {
+        var line = observer.Call("CLIENT", "LIST").Text!.Split('\n').Single(l => l.StartsWith($"id={id} ", StringComparison.Ordinal));
+        var field = line.Split(' ').Single(f => f.StartsWith("rbs=", StringComparison.Ordinal));
+        return long.Parse(field["rbs=".Length..], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     private static string KeyOn(Basalt.Engine.SlotMap slots, int shard, string prefix)
     {
         for (var i = 0; ; i++)

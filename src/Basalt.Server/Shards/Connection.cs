@@ -36,6 +36,9 @@ internal sealed unsafe class Connection
     /// <summary>Bytes of replies one <see cref="Pump"/> runs commands for before the connection waits for the loop's next turn.</summary>
     private const int MaxOutputPerPump = 4 * 1024 * 1024;
 
+    /// <summary>How long a big buffer may go unused before it is given back (<see cref="NoteBigBuffers"/>); Redis frees an idle query buffer after 2 s.</summary>
+    private const int TrimAfterMs = 2000;
+
     // Where the current pass's replies begin in Output: with groups out, Pump sends only what lies before it.
     private int _holdFrom;
 
@@ -54,6 +57,8 @@ internal sealed unsafe class Connection
     private bool _wantsWritable;
     private long _softLimitSinceSec;
     private bool _outputWatched;
+    private bool _trimWatched;
+    private long _bigBuffersUsedMs;
     private bool _inPump;
     private bool _closeAfterReply;
 
@@ -373,6 +378,10 @@ internal sealed unsafe class Connection
         foreach (var g in _active)
         {
             g.Reset();
+            if (g.Replies.Capacity > BufferPool.MaxPooled)
+            {
+                NoteBigBuffers();
+            }
         }
 
         _active.Clear();
@@ -455,6 +464,12 @@ internal sealed unsafe class Connection
         BufferPool.Return(_in);
         _in = [];
         Output.Dispose();
+
+        // No group is out (_waiting is 0): their reply buffers, kept between batches, go too.
+        foreach (var g in _groups)
+        {
+            g?.Replies.Dispose();
+        }
 
         // Only now, with nothing of it left in any inbox, does the client stop counting against maxclients: the inboxes
         // are sized by that count (a client has at most one message out), so a client that closes with work still out
@@ -849,9 +864,77 @@ internal sealed unsafe class Connection
         Loop.WatchLinger(this, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + lingerMs);
     }
 
+    /// <summary>
+    /// A buffer past <see cref="BufferPool.MaxPooled"/> (input, output, a group's replies) was just used and is kept: a
+    /// client that asks for 2 MB values one after another would otherwise map, fault in and unmap 2 MB for every reply,
+    /// three times slower. It is given back once no big buffer has been needed for <see cref="TrimAfterMs"/>.
+    /// </summary>
+    private void NoteBigBuffers()
+    {
+        _bigBuffersUsedMs = Environment.TickCount64;
+        if (!_trimWatched)
+        {
+            _trimWatched = true;
+            Loop.WatchTrim(this, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + TrimAfterMs);
+        }
+    }
+
+    /// <summary>The trim deadline came (<see cref="ShardLoop.WatchTrim"/>): gives back the big buffers not needed since, or waits on.</summary>
+    public void OnTrimDue()
+    {
+        _trimWatched = false;
+        if (Closed)
+        {
+            return;
+        }
+
+        var unused = Environment.TickCount64 - _bigBuffersUsedMs;
+        var kept = false;
+        if (unused >= TrimAfterMs)
+        {
+            if (PendingOutput == 0)
+            {
+                Output.Shrink(BufferPool.MaxPooled);
+            }
+
+            if (_inLen == 0 && _in.Length > BufferPool.MaxPooled)
+            {
+                BufferPool.Return(_in);
+                _in = BufferPool.Rent(InitialInput);
+            }
+
+            if (_waiting == 0)
+            {
+                foreach (var g in _groups)
+                {
+                    g?.Replies.Shrink(64 * 1024);
+                }
+            }
+        }
+
+        kept |= Output.Capacity > BufferPool.MaxPooled || _in.Length > BufferPool.MaxPooled;
+        foreach (var g in _groups)
+        {
+            kept |= g is not null && g.Replies.Capacity > BufferPool.MaxPooled;
+        }
+
+        if (kept)
+        {
+            // In use, or used again since: look again once it may have been unused long enough.
+            _trimWatched = true;
+            var wait = unused >= TrimAfterMs ? TrimAfterMs : TrimAfterMs - unused;
+            Loop.WatchTrim(this, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + wait);
+        }
+    }
+
     /// <summary>close-linger passed and the client has not closed its side (<see cref="ShardLoop.WatchLinger"/>).</summary>
     public void OnLingerDue()
     {
+        // What arrived since the last read is read first (a few reads at most), or the close would turn it into a reset.
+        for (var i = 0; i < MaxReadsPerPump && !Closed && Discard(); i++)
+        {
+        }
+
         if (!Closed)
         {
             Close("close-linger passed");
@@ -875,10 +958,9 @@ internal sealed unsafe class Connection
         _peekedTo = Math.Max(0, _peekedTo - keepFrom);
         _parser.Shift(keepFrom);
         _args.Shift(keepFrom);
-        if (_inLen == 0 && _in.Length > 1024 * 1024)
+        if (_inLen == 0 && _in.Length > BufferPool.MaxPooled)
         {
-            BufferPool.Return(_in);
-            _in = BufferPool.Rent(InitialInput);
+            NoteBigBuffers();
         }
     }
 
@@ -1069,7 +1151,10 @@ internal sealed unsafe class Connection
             Output.Clear();
             _outSent = 0;
             _holdFrom = 0;
-            Output.Shrink(1024 * 1024);
+            if (Output.Capacity > BufferPool.MaxPooled)
+            {
+                NoteBigBuffers();
+            }
             if (_closeAfterReply && _waiting == 0 && _barrierStart < 0 && _pendingProtocolError is null)
             {
                 FinishReplies();

@@ -37,9 +37,9 @@ internal sealed unsafe class ShardLoop : IDisposable
     private List<Connection> _runAgain = [];
     private List<Connection> _runningAgain = [];
 
-    // Per-connection deadlines: a soft output limit to check again (at most one per connection at a time) and the end
-    // of a lingering close (one per connection).
-    private readonly List<(Connection Conn, long DueUnixMs, bool Linger)> _connectionTimers = [];
+    // Per-connection deadlines, at most one of each kind per connection at a time: a soft output limit to check again,
+    // the end of a lingering close, big buffers to give back once unused for a while.
+    private readonly List<(Connection Conn, long DueUnixMs, ConnectionTimer Kind)> _connectionTimers = [];
 
     // When to look for clients idle past the timeout setting (Environment.TickCount64); 0 when no check is armed.
     private long _nextIdleCheckAt;
@@ -925,10 +925,13 @@ internal sealed unsafe class ShardLoop : IDisposable
     /// Wakes the loop at <paramref name="dueUnixMs"/> to check <paramref name="conn"/>'s soft output limit again: a client
     /// that stops reading and sending gets no new reply to check it by. One entry per connection at a time.
     /// </summary>
-    public void WatchOutput(Connection conn, long dueUnixMs) => _connectionTimers.Add((conn, dueUnixMs, false));
+    public void WatchOutput(Connection conn, long dueUnixMs) => _connectionTimers.Add((conn, dueUnixMs, ConnectionTimer.OutputLimit));
 
     /// <summary>Wakes the loop at <paramref name="dueUnixMs"/> to end <paramref name="conn"/>'s lingering close (close-linger). Once per connection.</summary>
-    public void WatchLinger(Connection conn, long dueUnixMs) => _connectionTimers.Add((conn, dueUnixMs, true));
+    public void WatchLinger(Connection conn, long dueUnixMs) => _connectionTimers.Add((conn, dueUnixMs, ConnectionTimer.Linger));
+
+    /// <summary>Wakes the loop at <paramref name="dueUnixMs"/> to look at <paramref name="conn"/>'s big buffers (Connection.OnTrimDue).</summary>
+    public void WatchTrim(Connection conn, long dueUnixMs) => _connectionTimers.Add((conn, dueUnixMs, ConnectionTimer.Trim));
 
     /// <summary>
     /// Arms the idle-client check when a client is adopted: with a timeout set, the loop must wake by the time the new
@@ -1018,17 +1021,21 @@ internal sealed unsafe class ShardLoop : IDisposable
             var nowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             for (var i = _connectionTimers.Count - 1; i >= 0; i--)
             {
-                var (conn, at, linger) = _connectionTimers[i];
+                var (conn, at, kind) = _connectionTimers[i];
                 if (at <= nowMs || conn.Closed)
                 {
                     _connectionTimers.RemoveAt(i);
-                    if (linger)
+                    switch (kind)
                     {
-                        conn.OnLingerDue();
-                    }
-                    else
-                    {
-                        conn.OnOutputWatchDue();
+                        case ConnectionTimer.Linger:
+                            conn.OnLingerDue();
+                            break;
+                        case ConnectionTimer.Trim:
+                            conn.OnTrimDue();
+                            break;
+                        default:
+                            conn.OnOutputWatchDue();
+                            break;
                     }
                 }
             }
@@ -1044,4 +1051,12 @@ internal abstract class LoopOp(in OpRequest request) : ShardOp(request)
     public abstract void RunOnLoop(ShardLoop loop, int phase);
 
     public override void Run(ShardStore store, int phase) => throw new InvalidOperationException("LoopOp runs through RunOnLoop");
+}
+
+/// <summary>What a connection deadline on its loop is for (ShardLoop.WatchOutput, WatchLinger, WatchTrim).</summary>
+internal enum ConnectionTimer
+{
+    OutputLimit,
+    Linger,
+    Trim,
 }

@@ -134,7 +134,13 @@ internal sealed unsafe class CommandGroup : ShardWork
     {
         Count = 0;
         Replies.Clear();
-        Replies.Shrink(64 * 1024);
+
+        // A big (mapped) buffer is kept for the next batch; its connection gives it back once unused (Connection.OnTrimDue).
+        if (Replies.Capacity <= BufferPool.MaxPooled)
+        {
+            Replies.Shrink(64 * 1024);
+        }
+
         Returning = false;
         Array.Clear(_specs, 0, _specs.Length);
     }
