@@ -897,14 +897,15 @@ internal sealed unsafe class Connection
                 Output.Shrink(BufferPool.MaxPooled);
             }
 
-            if (_inLen == 0 && _in.Length > BufferPool.MaxPooled)
-            {
-                BufferPool.Return(_in);
-                _in = BufferPool.Rent(InitialInput);
-            }
-
+            // Groups out on other loops point into the input and write their replies: both wait until they are back.
             if (_waiting == 0)
             {
+                if (_inLen == 0 && _in.Length > BufferPool.MaxPooled)
+                {
+                    BufferPool.Return(_in);
+                    _in = BufferPool.Rent(InitialInput);
+                }
+
                 foreach (var g in _groups)
                 {
                     g?.Replies.Shrink(64 * 1024);
