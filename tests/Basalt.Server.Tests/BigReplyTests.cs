@@ -109,10 +109,7 @@ public sealed class BigReplyTests
         using var server = ServerProcess.StartBasalt("--shards", "2");
         using var observer = server.Connect();
         using var c = server.Connect();
-        var loop = (int)((c.Call("CLIENT", "ID").Integer - 1) % 2);
-        var slots = new Basalt.Engine.SlotMap(2);
-        var near = KeyOn(slots, loop, "near");
-        var far = KeyOn(slots, 1 - loop, "far");
+        var (near, far) = NearAndFarKeys(c);
         Assert.Equal("OK", observer.Call("SET", near, new string('n', ValueBytes)).Text);
         Assert.Equal("OK", observer.Call("SET", far, new string('f', ValueBytes)).Text);
         Assert.Equal("OK", observer.Call("CONFIG", "RESETSTAT").Text);
@@ -123,16 +120,9 @@ public sealed class BigReplyTests
         requests.Write(Repeat(RespConnection.Encode("GET", far), 100));
         c.SendRaw(requests.ToArray());
 
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (ConnectedClients(observer) > 1)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the client over its output limit was not cut off");
-            Thread.Sleep(50);
-        }
+        WaitUntilOnlyObserverIsLeft(observer);
 
-        var stats = observer.Call("INFO", "commandstats").Text!;
-        var line = stats.Split("\r\n").Single(l => l.StartsWith("cmdstat_get:", StringComparison.Ordinal));
-        var calls = int.Parse(line.Split(',')[0]["cmdstat_get:calls=".Length..], System.Globalization.CultureInfo.InvariantCulture);
+        var calls = GetCalls(observer);
         Assert.InRange(calls, 201, 280);
     }
 
@@ -146,10 +136,7 @@ public sealed class BigReplyTests
         using var server = ServerProcess.StartBasalt("--shards", "2");
         using var observer = server.Connect();
         using var c = server.Connect();
-        var loop = (int)((c.Call("CLIENT", "ID").Integer - 1) % 2);
-        var slots = new Basalt.Engine.SlotMap(2);
-        var near = KeyOn(slots, loop, "near");
-        var far = KeyOn(slots, 1 - loop, "far");
+        var (near, far) = NearAndFarKeys(c);
         const int Size = 50 * 1024 * 1024;
         Assert.Equal("OK", observer.Call("SET", near, new string('n', Size)).Text);
         Assert.Equal("OK", observer.Call("SET", far, new string('f', Size)).Text);
@@ -164,17 +151,10 @@ public sealed class BigReplyTests
         }
 
         c.SendRaw(requests.ToArray());
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (ConnectedClients(observer) > 1)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the client over its output limit was not cut off");
-            Thread.Sleep(50);
-        }
+        WaitUntilOnlyObserverIsLeft(observer);
 
         Assert.True(server.WaitForLog("replies of one batch passed client-output-buffer-limit", TimeSpan.FromSeconds(10)), server.Log);
-        var stats = observer.Call("INFO", "commandstats").Text!;
-        var line = stats.Split("\r\n").Single(l => l.StartsWith("cmdstat_get:", StringComparison.Ordinal));
-        var calls = int.Parse(line.Split(',')[0]["cmdstat_get:calls=".Length..], System.Globalization.CultureInfo.InvariantCulture);
+        var calls = GetCalls(observer);
         Assert.InRange(calls, 5, 7);
         Assert.Equal("PONG", observer.Call("PING").Text);
     }
@@ -213,6 +193,33 @@ public sealed class BigReplyTests
         return long.Parse(field["rbs=".Length..], System.Globalization.CultureInfo.InvariantCulture);
     }
 
+    /// <summary>A key on <paramref name="c"/>'s own shard and one on the other, of 2 (client id n is served by loop (n - 1) mod 2).</summary>
+    private static (string Near, string Far) NearAndFarKeys(RespConnection c)
+    {
+        var loop = (int)((c.Call("CLIENT", "ID").Integer - 1) % 2);
+        var slots = new Basalt.Engine.SlotMap(2);
+        return (KeyOn(slots, loop, "near"), KeyOn(slots, 1 - loop, "far"));
+    }
+
+    /// <summary>Waits until the clients over their output limit are cut off: the observer is the only one left.</summary>
+    private static void WaitUntilOnlyObserverIsLeft(RespConnection observer)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (ConnectedClients(observer) > 1)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "clients over their output limit were not cut off");
+            Thread.Sleep(50);
+        }
+    }
+
+    /// <summary>GET's calls since CONFIG RESETSTAT, from INFO commandstats.</summary>
+    private static int GetCalls(RespConnection observer)
+    {
+        var stats = observer.Call("INFO", "commandstats").Text!;
+        var line = stats.Split("\r\n").Single(l => l.StartsWith("cmdstat_get:", StringComparison.Ordinal));
+        return int.Parse(line.Split(',')[0]["cmdstat_get:calls=".Length..], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     private static string KeyOn(Basalt.Engine.SlotMap slots, int shard, string prefix)
     {
         for (var i = 0; ; i++)
@@ -244,12 +251,7 @@ public sealed class BigReplyTests
             }
 
             // They read nothing (reading would let them off the limit): the server's own count shows when all are cut off.
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (ConnectedClients(observer) > 1)
-            {
-                Assert.True(DateTime.UtcNow < deadline, "clients over their output limit were not cut off");
-                Thread.Sleep(50);
-            }
+            WaitUntilOnlyObserverIsLeft(observer);
 
             foreach (var c in clients)
             {

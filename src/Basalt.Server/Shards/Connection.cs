@@ -773,6 +773,12 @@ internal sealed unsafe class Connection
             return false;
         }
 
+        return OnReceiveFailed();
+    }
+
+    /// <summary>recv failed: true to read again at once (EINTR), false when drained (EAGAIN) or closed on the error.</summary>
+    private bool OnReceiveFailed()
+    {
         var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
         if (errno is Native.EAGAIN or Native.EINTR)
         {
@@ -830,15 +836,7 @@ internal sealed unsafe class Connection
             return false;
         }
 
-        var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
-        if (errno is Native.EAGAIN or Native.EINTR)
-        {
-            _readable = errno == Native.EINTR;
-            return _readable;
-        }
-
-        Close($"read error errno {errno}");
-        return false;
+        return OnReceiveFailed();
     }
 
     /// <summary>
