@@ -38,6 +38,7 @@ public sealed class BasaltServer : IAsyncDisposable
     private AdminServer? _admin;
     private long _nextClientId;
     private int _connected;
+    private int _lingering;
     private int _nextLoop;
     private long _connectionsReceived;
     private long _rejectedConnections;
@@ -452,6 +453,29 @@ public sealed class BasaltServer : IAsyncDisposable
     }
 
     internal void OnClientClosed() => Interlocked.Decrement(ref _connected);
+
+    /// <summary>
+    /// A closing connection has sent its last reply and would wait for the client's end of stream (close-linger). It
+    /// stops being a client, as Redis frees one then: its maxclients slot is given back. Its descriptor stays, so at most
+    /// maxclients connections linger at once; past that, false, and it closes at once.
+    /// </summary>
+    internal bool TryStartLinger()
+    {
+        if (Interlocked.Increment(ref _lingering) > Config.MaxClients)
+        {
+            Interlocked.Decrement(ref _lingering);
+            return false;
+        }
+
+        Interlocked.Decrement(ref _connected);
+        return true;
+    }
+
+    /// <summary>A lingering close ended: the client closed, close-linger passed, or the server stops.</summary>
+    internal void OnLingerEnded() => Interlocked.Decrement(ref _lingering);
+
+    /// <summary>Sockets in a lingering close now: no longer clients, not yet closed.</summary>
+    public int LingeringConnections => Volatile.Read(ref _lingering);
 
     /// <summary>A client's socket was closed: wakes the accept thread if it waits for a descriptor.</summary>
     internal void OnDescriptorFreed()

@@ -55,9 +55,11 @@ catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
 }
 
 // Every client is a descriptor. Raise the open files limit for maxclients now, and refuse to start under a
-// limit the runtime itself would run out of; maxclients is fitted to it once the server is up (StartAsync).
+// limit the runtime itself would run out of; maxclients is fitted to it once the server is up (StartAsync). Room
+// for as many lingering closes (no longer clients, sockets still open) is asked for too, but only where the hard
+// limit allows: without it a client finding no descriptor gets the maxclients error until a linger ends.
 var floor = OpenFilesLimit.StartupFloor(config.Shards);
-var files = OpenFilesLimit.Raise((ulong)config.MaxClients + floor);
+var files = OpenFilesLimit.Raise((2 * (ulong)config.MaxClients) + floor);
 if (files < floor)
 {
     Console.Error.WriteLine($"*** FATAL *** Your current 'ulimit -n' of {files} is not enough for the server to start. Please increase your open file limit to at least {floor}.");

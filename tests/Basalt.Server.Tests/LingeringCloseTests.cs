@@ -91,34 +91,64 @@ public sealed class LingeringCloseTests(BasaltFixture fixture)
     }
 
     [Fact]
-    public void A_client_that_keeps_its_side_open_after_QUIT_is_closed_when_close_linger_passes()
+    public async Task A_client_that_keeps_its_side_open_after_QUIT_is_no_client_and_is_closed_when_close_linger_passes()
     {
-        using var server = ServerProcess.StartBasalt("--shards", "1", "--close-linger", "1500", "--loglevel", "debug");
+        await using var server = await Operations.InProcessServer.StartAsync("--shards", "1", "--close-linger", "1500");
         using var observer = server.Connect();
         using var c = server.Connect();
         var id = c.Call("CLIENT", "ID").Integer;
         Assert.Equal("OK", c.Call("QUIT").Text);
 
-        // The server's side is shut at once, so the client reads the end of stream; the connection stays until the
-        // client closes or close-linger passes.
+        // The server's side is shut at once, so the client reads the end of stream. From then on the connection is no
+        // client, as Redis frees one once its last reply is written: only its socket waits for the client's close.
         AssertEndOfStream(c.Socket);
-        Assert.Contains($"id={id} ", observer.Call("CLIENT", "LIST").Text, StringComparison.Ordinal);
+        Assert.DoesNotContain($"id={id} ", observer.Call("CLIENT", "LIST").Text, StringComparison.Ordinal);
+        Assert.Contains("connected_clients:1\r\n", observer.Call("INFO", "clients").Text, StringComparison.Ordinal);
+        Assert.Equal(1, (await server.ScrapeAsync())["basalt_clients_lingering"].Value());
+
+        // What the client still sends is read and dropped, not answered with a reset.
+        c.SendRaw(RespConnection.Encode("PING"));
         var deadline = DateTime.UtcNow.AddSeconds(15);
-        while (observer.Call("CLIENT", "LIST").Text!.Contains($"id={id} ", StringComparison.Ordinal))
+        while ((await server.ScrapeAsync())["basalt_clients_lingering"].Value() != 0)
         {
             Assert.True(DateTime.UtcNow < deadline, "the lingering connection was never closed");
-            Thread.Sleep(50);
+            await Task.Delay(50);
         }
 
-        Assert.True(server.WaitForLog("close-linger passed", TimeSpan.FromSeconds(10)), server.Log);
+        // The socket is closed now: a write reaches no one, the kernel answers it with a reset, and the next write fails.
+        var failed = Assert.ThrowsAny<IOException>(() =>
+        {
+            for (var i = 0; i < 50; i++)
+            {
+                c.SendRaw(RespConnection.Encode("PING"));
+                Thread.Sleep(20);
+            }
+        });
+        Assert.IsType<SocketException>(failed.InnerException);
 
         // With close-linger 0 the connection closes as soon as its last reply is sent.
         Assert.Equal("OK", observer.Call("CONFIG", "SET", "close-linger", "0").Text);
         using var quick = server.Connect();
-        var quickId = quick.Call("CLIENT", "ID").Integer;
         Assert.Equal("OK", quick.Call("QUIT").Text);
         AssertEndOfStream(quick.Socket);
-        Assert.DoesNotContain($"id={quickId} ", observer.Call("CLIENT", "LIST").Text, StringComparison.Ordinal);
+        Assert.Equal(0, (await server.ScrapeAsync())["basalt_clients_lingering"].Value());
+    }
+
+    [Fact]
+    public void A_lingering_connection_gives_its_maxclients_slot_back()
+    {
+        // Two slots: the observer and a client that QUITs and keeps its socket open. A new client is served at once,
+        // as by Redis, which frees the quitting client; it would be refused until close-linger passed (a minute).
+        using var server = ServerProcess.StartBasalt("--shards", "1", "--maxclients", "2", "--close-linger", "60000");
+        using var observer = server.Connect();
+        using var quitting = server.Connect();
+        Assert.Equal("OK", quitting.Call("QUIT").Text);
+        AssertEndOfStream(quitting.Socket);
+
+        using var next = server.Connect();
+        Assert.Equal("PONG", next.Call("PING").Text);
+        using var oneTooMany = server.Connect();
+        Assert.Equal("ERR max number of clients reached", oneTooMany.Read().Text);
     }
 
     [Fact]

@@ -39,6 +39,8 @@ internal sealed unsafe class Connection
     /// <summary>How long a big buffer may go unused before it is given back (<see cref="NoteBigBuffers"/>); Redis frees an idle query buffer after 2 s.</summary>
     private const int TrimAfterMs = 2000;
 
+    private const long NotOverSoftLimit = long.MinValue;
+
     // Where the current pass's replies begin in Output: with groups out, Pump sends only what lies before it.
     private int _holdFrom;
 
@@ -55,7 +57,8 @@ internal sealed unsafe class Connection
     private bool _readable = true;
     private bool _hangup;
     private bool _wantsWritable;
-    private long _softLimitSinceSec;
+    // The second (Environment.TickCount64 / 1000) the output went over the soft limit; NotOverSoftLimit while under it.
+    private long _softLimitSinceSec = NotOverSoftLimit;
     private bool _outputWatched;
     private bool _trimWatched;
     private long _bigBuffersUsedMs;
@@ -65,6 +68,7 @@ internal sealed unsafe class Connection
     // The lingering close (see Discard and FinishReplies): our side is shut once the last reply is sent; the client's
     // end of stream was read; the input dropped since the last request.
     private bool _lingering;
+    private bool _lingerWatched;
     private bool _peerDone;
     private long _discarded;
     private int _waiting;
@@ -113,6 +117,12 @@ internal sealed unsafe class Connection
     public LastCommandCache CommandCache { get; } = new();
 
     public bool Closed { get; private set; }
+
+    /// <summary>In a lingering close (<see cref="FinishReplies"/>): every reply sent, no longer a client, only its socket left.</summary>
+    public bool Lingering => _lingering;
+
+    /// <summary>How many deadlines of this connection its loop holds (<see cref="ShardLoop.Forget"/> counts them stale).</summary>
+    public int ArmedTimers => (_outputWatched ? 1 : 0) + (_trimWatched ? 1 : 0) + (_lingerWatched ? 1 : 0);
 
     /// <summary>On its loop's list of connections to pump again next turn (<see cref="ShardLoop.RunAgainNextTurn"/>).</summary>
     public bool QueuedToRunAgain { get; set; }
@@ -473,8 +483,15 @@ internal sealed unsafe class Connection
 
         // Only now, with nothing of it left in any inbox, does the client stop counting against maxclients: the inboxes
         // are sized by that count (a client has at most one message out), so a client that closes with work still out
-        // and is replaced at once must not let the sum pass it.
-        Loop.Server.OnClientClosed();
+        // and is replaced at once must not let the sum pass it. A lingering close stopped counting when it began.
+        if (_lingering)
+        {
+            Loop.Server.OnLingerEnded();
+        }
+        else
+        {
+            Loop.Server.OnClientClosed();
+        }
     }
 
     /// <summary>Parses and dispatches commands. Returns true if it made progress that may allow more.</summary>
@@ -852,14 +869,23 @@ internal sealed unsafe class Connection
         }
 
         var lingerMs = Loop.Server.Config.CloseLingerMs;
-        if (_peerDone || lingerMs == 0 || Native.shutdown(Fd, Native.SHUT_WR) != 0)
+        if (_peerDone || lingerMs == 0 || !Loop.Server.TryStartLinger())
         {
             Close("close after reply");
             return;
         }
 
+        // From here the connection is no client: Redis would have freed it. It leaves CLIENT LIST, connected_clients
+        // and maxclients (no work of it is out, so the inboxes' sizing by that count holds); only its descriptor stays.
         _lingering = true;
-        Loop.WatchLinger(this, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + lingerMs);
+        if (Native.shutdown(Fd, Native.SHUT_WR) != 0)
+        {
+            Close("close after reply");
+            return;
+        }
+
+        _lingerWatched = true;
+        Loop.WatchLinger(this, lingerMs);
     }
 
     /// <summary>
@@ -873,7 +899,7 @@ internal sealed unsafe class Connection
         if (!_trimWatched)
         {
             _trimWatched = true;
-            Loop.WatchTrim(this, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + TrimAfterMs);
+            Loop.WatchTrim(this, TrimAfterMs);
         }
     }
 
@@ -922,13 +948,14 @@ internal sealed unsafe class Connection
             // In use, or used again since: look again once it may have been unused long enough.
             _trimWatched = true;
             var wait = unused >= TrimAfterMs ? TrimAfterMs : TrimAfterMs - unused;
-            Loop.WatchTrim(this, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + wait);
+            Loop.WatchTrim(this, wait);
         }
     }
 
     /// <summary>close-linger passed and the client has not closed its side (<see cref="ShardLoop.WatchLinger"/>).</summary>
     public void OnLingerDue()
     {
+        _lingerWatched = false;
         // What arrived since the last read is read first (a few reads at most), or the close would turn it into a reset.
         for (var i = 0; i < MaxReadsPerPump && !Closed && Discard(); i++)
         {
@@ -1014,7 +1041,7 @@ internal sealed unsafe class Connection
         if (used == 0)
         {
             // The common case, decided without reading the config: nothing counts, so no limit is reached.
-            _softLimitSinceSec = 0;
+            _softLimitSinceSec = NotOverSoftLimit;
             return;
         }
 
@@ -1035,12 +1062,13 @@ internal sealed unsafe class Connection
 
         if (limit.SoftBytes == 0 || used < limit.SoftBytes)
         {
-            _softLimitSinceSec = 0;
+            _softLimitSinceSec = NotOverSoftLimit;
             return;
         }
 
-        var now = Loop.NowMs / 1000;
-        if (_softLimitSinceSec == 0)
+        var nowMs = Environment.TickCount64;
+        var now = nowMs / 1000;
+        if (_softLimitSinceSec == NotOverSoftLimit)
         {
             _softLimitSinceSec = now;
         }
@@ -1055,7 +1083,7 @@ internal sealed unsafe class Connection
         if (!_outputWatched)
         {
             _outputWatched = true;
-            Loop.WatchOutput(this, (_softLimitSinceSec + limit.SoftSeconds + 1) * 1000);
+            Loop.WatchOutput(this, ((_softLimitSinceSec + limit.SoftSeconds + 1) * 1000) - nowMs);
         }
     }
 
@@ -1146,7 +1174,7 @@ internal sealed unsafe class Connection
             }
 
             // Drained: no longer over the soft output limit, whatever comes next.
-            _softLimitSinceSec = 0;
+            _softLimitSinceSec = NotOverSoftLimit;
             Output.Clear();
             _outSent = 0;
             _holdFrom = 0;

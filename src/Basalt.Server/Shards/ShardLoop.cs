@@ -37,9 +37,12 @@ internal sealed unsafe class ShardLoop : IDisposable
     private List<Connection> _runAgain = [];
     private List<Connection> _runningAgain = [];
 
-    // Per-connection deadlines, at most one of each kind per connection at a time: a soft output limit to check again,
-    // the end of a lingering close, big buffers to give back once unused for a while.
-    private readonly List<(Connection Conn, long DueUnixMs, ConnectionTimer Kind)> _connectionTimers = [];
+    // Per-connection deadlines (Environment.TickCount64), at most one of each kind per connection at a time: a soft
+    // output limit to check again, the end of a lingering close, big buffers to give back once unused for a while. A
+    // min-heap, so a park looks at the earliest alone; a closed connection's entries stay until due or until they are
+    // half the heap (_staleTimers), when it is rebuilt without them.
+    private readonly PriorityQueue<(Connection Conn, ConnectionTimer Kind), long> _connectionTimers = new();
+    private int _staleTimers;
 
     // When to look for clients idle past the timeout setting (Environment.TickCount64); 0 when no check is armed.
     private long _nextIdleCheckAt;
@@ -159,13 +162,14 @@ internal sealed unsafe class ShardLoop : IDisposable
     /// <summary>Environment.TickCount64 at the last turn; /healthz reads it from another thread.</summary>
     public long LastTurnTicks => Volatile.Read(ref Stats.LastTurnTicks);
 
+    /// <summary>This loop's clients, as CLIENT LIST and CLIENT KILL see them: a connection in a lingering close is none.</summary>
     public IEnumerable<Connection> Connections
     {
         get
         {
             foreach (var c in _connections)
             {
-                if (c is not null)
+                if (c is { Lingering: false })
                 {
                     yield return c;
                 }
@@ -411,6 +415,7 @@ internal sealed unsafe class ShardLoop : IDisposable
 
     public void Forget(Connection conn)
     {
+        _staleTimers += conn.ArmedTimers;
         var ev = default(Native.EpollEvent);
         _ = Native.epoll_ctl(_epfd, Native.EPOLL_CTL_DEL, conn.Fd, ref ev);
         _connections[conn.Slot] = null;
@@ -906,15 +911,9 @@ internal sealed unsafe class ShardLoop : IDisposable
             delay = delay < 0 ? untilCheck : Math.Min(delay, untilCheck);
         }
 
-        if (_connectionTimers.Count > 0)
+        if (_connectionTimers.TryPeek(out _, out var due))
         {
-            var due = long.MaxValue;
-            foreach (var (_, at, _) in _connectionTimers)
-            {
-                due = Math.Min(due, at);
-            }
-
-            var untilDue = (int)Math.Clamp(due - DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), 0, int.MaxValue);
+            var untilDue = (int)Math.Clamp(due - Environment.TickCount64, 0, int.MaxValue);
             delay = delay < 0 ? untilDue : Math.Min(delay, untilDue);
         }
 
@@ -922,16 +921,19 @@ internal sealed unsafe class ShardLoop : IDisposable
     }
 
     /// <summary>
-    /// Wakes the loop at <paramref name="dueUnixMs"/> to check <paramref name="conn"/>'s soft output limit again: a client
-    /// that stops reading and sending gets no new reply to check it by. One entry per connection at a time.
+    /// Wakes the loop in <paramref name="inMs"/> to check <paramref name="conn"/>'s soft output limit again: a client that
+    /// stops reading and sending gets no new reply to check it by. One entry per connection at a time.
     /// </summary>
-    public void WatchOutput(Connection conn, long dueUnixMs) => _connectionTimers.Add((conn, dueUnixMs, ConnectionTimer.OutputLimit));
+    public void WatchOutput(Connection conn, long inMs) => Watch(conn, inMs, ConnectionTimer.OutputLimit);
 
-    /// <summary>Wakes the loop at <paramref name="dueUnixMs"/> to end <paramref name="conn"/>'s lingering close (close-linger). Once per connection.</summary>
-    public void WatchLinger(Connection conn, long dueUnixMs) => _connectionTimers.Add((conn, dueUnixMs, ConnectionTimer.Linger));
+    /// <summary>Wakes the loop in <paramref name="inMs"/> to end <paramref name="conn"/>'s lingering close (close-linger). Once per connection.</summary>
+    public void WatchLinger(Connection conn, long inMs) => Watch(conn, inMs, ConnectionTimer.Linger);
 
-    /// <summary>Wakes the loop at <paramref name="dueUnixMs"/> to look at <paramref name="conn"/>'s big buffers (Connection.OnTrimDue).</summary>
-    public void WatchTrim(Connection conn, long dueUnixMs) => _connectionTimers.Add((conn, dueUnixMs, ConnectionTimer.Trim));
+    /// <summary>Wakes the loop in <paramref name="inMs"/> to look at <paramref name="conn"/>'s big buffers (Connection.OnTrimDue).</summary>
+    public void WatchTrim(Connection conn, long inMs) => Watch(conn, inMs, ConnectionTimer.Trim);
+
+    private void Watch(Connection conn, long inMs, ConnectionTimer kind) =>
+        _connectionTimers.Enqueue((conn, kind), Environment.TickCount64 + Math.Max(1, inMs));
 
     /// <summary>
     /// Arms the idle-client check when a client is adopted: with a timeout set, the loop must wake by the time the new
@@ -1016,29 +1018,46 @@ internal sealed unsafe class ShardLoop : IDisposable
             _nextExpireAt = more ? now : now + ExpireIntervalMs;
         }
 
-        if (_connectionTimers.Count > 0)
+        while (_connectionTimers.TryPeek(out var timer, out var due) && due <= now)
         {
-            var nowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-            for (var i = _connectionTimers.Count - 1; i >= 0; i--)
+            _connectionTimers.Dequeue();
+            var (conn, kind) = timer;
+            if (conn.Closed)
             {
-                var (conn, at, kind) = _connectionTimers[i];
-                if (at <= nowMs || conn.Closed)
+                _staleTimers--;
+                continue;
+            }
+
+            switch (kind)
+            {
+                case ConnectionTimer.Linger:
+                    conn.OnLingerDue();
+                    break;
+                case ConnectionTimer.Trim:
+                    conn.OnTrimDue();
+                    break;
+                default:
+                    conn.OnOutputWatchDue();
+                    break;
+            }
+        }
+
+        // Closed connections' deadlines (a soft output limit may be minutes off) are dropped once they are half the heap,
+        // so each rebuild costs at most twice what it drops.
+        if (_staleTimers > 64 && _staleTimers * 2 > _connectionTimers.Count)
+        {
+            var live = new List<((Connection, ConnectionTimer), long)>(_connectionTimers.Count - _staleTimers);
+            foreach (var (entry, due) in _connectionTimers.UnorderedItems)
+            {
+                if (!entry.Conn.Closed)
                 {
-                    _connectionTimers.RemoveAt(i);
-                    switch (kind)
-                    {
-                        case ConnectionTimer.Linger:
-                            conn.OnLingerDue();
-                            break;
-                        case ConnectionTimer.Trim:
-                            conn.OnTrimDue();
-                            break;
-                        default:
-                            conn.OnOutputWatchDue();
-                            break;
-                    }
+                    live.Add((entry, due));
                 }
             }
+
+            _connectionTimers.Clear();
+            _connectionTimers.EnqueueRange(live);
+            _staleTimers = 0;
         }
     }
 }
