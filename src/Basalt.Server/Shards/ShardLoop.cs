@@ -37,12 +37,9 @@ internal sealed unsafe class ShardLoop : IDisposable
     private List<Connection> _runAgain = [];
     private List<Connection> _runningAgain = [];
 
-    // Per-connection deadlines (Environment.TickCount64), at most one of each kind per connection at a time: a soft
-    // output limit to check again, the end of a lingering close, big buffers to give back once unused for a while. A
-    // min-heap, so a park looks at the earliest alone; a closed connection's entries stay until due or until they are
-    // half the heap (_staleTimers), when it is rebuilt without them.
-    private readonly PriorityQueue<(Connection Conn, ConnectionTimer Kind), long> _connectionTimers = new();
-    private int _staleTimers;
+    // Per-connection deadlines, at most one of each kind per connection at a time: a soft output limit to check again,
+    // the end of a lingering close, big buffers to give back once unused for a while.
+    private readonly ConnectionDeadlines<Connection> _connectionTimers = new(static c => c.Closed);
 
     // When to look for clients idle past the timeout setting (Environment.TickCount64); 0 when no check is armed.
     private long _nextIdleCheckAt;
@@ -415,7 +412,7 @@ internal sealed unsafe class ShardLoop : IDisposable
 
     public void Forget(Connection conn)
     {
-        _staleTimers += conn.ArmedTimers;
+        _connectionTimers.AddStale(conn.ArmedTimers);
         var ev = default(Native.EpollEvent);
         _ = Native.epoll_ctl(_epfd, Native.EPOLL_CTL_DEL, conn.Fd, ref ev);
         _connections[conn.Slot] = null;
@@ -911,7 +908,7 @@ internal sealed unsafe class ShardLoop : IDisposable
             delay = delay < 0 ? untilCheck : Math.Min(delay, untilCheck);
         }
 
-        if (_connectionTimers.TryPeek(out _, out var due))
+        if (_connectionTimers.TryPeekDue(out var due))
         {
             var untilDue = (int)Math.Clamp(due - Environment.TickCount64, 0, int.MaxValue);
             delay = delay < 0 ? untilDue : Math.Min(delay, untilDue);
@@ -933,7 +930,7 @@ internal sealed unsafe class ShardLoop : IDisposable
     public void WatchTrim(Connection conn, long inMs) => Watch(conn, inMs, ConnectionTimer.Trim);
 
     private void Watch(Connection conn, long inMs, ConnectionTimer kind) =>
-        _connectionTimers.Enqueue((conn, kind), Environment.TickCount64 + Math.Max(1, inMs));
+        _connectionTimers.Add(conn, kind, Environment.TickCount64 + Math.Max(1, inMs));
 
     /// <summary>
     /// Arms the idle-client check when a client is adopted: with a timeout set, the loop must wake by the time the new
@@ -1018,16 +1015,8 @@ internal sealed unsafe class ShardLoop : IDisposable
             _nextExpireAt = more ? now : now + ExpireIntervalMs;
         }
 
-        while (_connectionTimers.TryPeek(out var timer, out var due) && due <= now)
+        while (_connectionTimers.TryTakeDue(now, out var conn, out var kind))
         {
-            _connectionTimers.Dequeue();
-            var (conn, kind) = timer;
-            if (conn.Closed)
-            {
-                _staleTimers--;
-                continue;
-            }
-
             switch (kind)
             {
                 case ConnectionTimer.Linger:
@@ -1042,23 +1031,7 @@ internal sealed unsafe class ShardLoop : IDisposable
             }
         }
 
-        // Closed connections' deadlines (a soft output limit may be minutes off) are dropped once they are half the heap,
-        // so each rebuild costs at most twice what it drops.
-        if (_staleTimers > 64 && _staleTimers * 2 > _connectionTimers.Count)
-        {
-            var live = new List<((Connection, ConnectionTimer), long)>(_connectionTimers.Count - _staleTimers);
-            foreach (var (entry, due) in _connectionTimers.UnorderedItems)
-            {
-                if (!entry.Conn.Closed)
-                {
-                    live.Add((entry, due));
-                }
-            }
-
-            _connectionTimers.Clear();
-            _connectionTimers.EnqueueRange(live);
-            _staleTimers = 0;
-        }
+        _connectionTimers.CompactIfStale();
     }
 }
 
@@ -1070,12 +1043,4 @@ internal abstract class LoopOp(in OpRequest request) : ShardOp(request)
     public abstract void RunOnLoop(ShardLoop loop, int phase);
 
     public override void Run(ShardStore store, int phase) => throw new InvalidOperationException("LoopOp runs through RunOnLoop");
-}
-
-/// <summary>What a connection deadline on its loop is for (ShardLoop.WatchOutput, WatchLinger, WatchTrim).</summary>
-internal enum ConnectionTimer
-{
-    OutputLimit,
-    Linger,
-    Trim,
 }
