@@ -174,8 +174,10 @@ public sealed class RequestParser
                 return Fail("Protocol error: unauthenticated bulk length");
             }
 
+            // A length no buffer can hold (proto-max-bulk-len may be set up to 2^63 - 1) is wanted in full, without the
+            // sum overflowing: the connection then refuses it by its query buffer limit, as Redis does.
             var dataStart = Position + nl + 2;
-            var need = dataStart + len + 2;
+            var need = len > Array.MaxLength ? long.MaxValue : dataStart + len + 2;
             if (need > end)
             {
                 BytesWanted = need - FrameStart;

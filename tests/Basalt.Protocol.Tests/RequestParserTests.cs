@@ -44,6 +44,22 @@ public sealed class RequestParserTests
     }
 
     [Theory]
+    [InlineData("9223372036854775807")]
+    [InlineData("9223372036854775000")]
+    [InlineData("2147483648")]
+    public void A_bulk_no_buffer_can_hold_is_wanted_in_full_without_overflowing(string length)
+    {
+        // proto-max-bulk-len goes up to 2^63 - 1: such a length passes it, and the sum of position and length must not
+        // wrap into a small or negative count that would read as a complete argument.
+        var parser = new RequestParser(new ProtocolLimits { MaxBulkLength = long.MaxValue });
+        var buf = Encoding.ASCII.GetBytes($"*2\r\n$3\r\nSET\r\n${length}\r\nabc");
+        var args = new ArgList();
+        Assert.Equal(ParseStatus.Incomplete, parser.Next(buf, buf.Length, args));
+        Assert.True(parser.BytesWanted > Array.MaxLength, $"wanted {parser.BytesWanted}");
+        Assert.Equal(ParseStatus.Incomplete, parser.Next(buf, buf.Length, args));
+    }
+
+    [Theory]
     [InlineData("PING\r\n", new[] { "PING" })]
     [InlineData("set k \"a b\"\n", new[] { "set", "k", "a b" })]
     [InlineData("set k 'it''s'\r\n", null)]
