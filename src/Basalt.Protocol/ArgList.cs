@@ -11,6 +11,9 @@ public sealed class ArgList
 
     public int Count { get; private set; }
 
+    /// <summary>Arguments the table holds before it grows.</summary>
+    public int Capacity => _offsets.Length;
+
     public int[] Offsets => _offsets;
 
     public int[] Lengths => _lengths;
@@ -32,6 +35,16 @@ public sealed class ArgList
     public void Truncate(int count) => Count = count;
 
     public void Clear() => Count = 0;
+
+    /// <summary>Gives back a table grown past <paramref name="max"/> arguments (a request of a million), once it is empty.</summary>
+    public void Shrink(int max)
+    {
+        if (Count == 0 && _offsets.Length > max)
+        {
+            _offsets = new int[64];
+            _lengths = new int[64];
+        }
+    }
 
     /// <summary>Keeps only the last <paramref name="count"/> args, moved to the front.</summary>
     public void KeepLast(int count)

@@ -13,6 +13,12 @@ public static class BufferPool
     /// <summary>The largest array that goes back to the shared pool.</summary>
     public const int MaxPooled = 1024 * 1024;
 
+    /// <summary>Bytes held now by reply buffers past <see cref="MaxPooled"/>, which live outside the managed heap (MappedBlock).</summary>
+    public static long MappedBytes => MappedBlock.MappedBytes;
+
+    /// <summary>What the server holds for data and buffers: the managed heap plus the mapped reply buffers (INFO used_memory).</summary>
+    public static long UsedMemory => GC.GetTotalMemory(false) + MappedBlock.MappedBytes;
+
     /// <summary>An array of at least <paramref name="minimumLength"/> bytes, its contents undefined.</summary>
     public static byte[] Rent(int minimumLength) =>
         minimumLength <= MaxPooled ? ArrayPool<byte>.Shared.Rent(minimumLength) : GC.AllocateUninitializedArray<byte>(minimumLength);

@@ -18,7 +18,12 @@ internal sealed unsafe partial class MappedBlock : IDisposable
     private const int MREMAP_MAYMOVE = 1;
     private const int PageSize = 4096;
 
+    private static long s_mappedBytes;
+
     private byte* _address;
+
+    /// <summary>Bytes mapped by every block alive now, in whole pages (INFO used_memory counts them with the managed heap).</summary>
+    public static long MappedBytes => Interlocked.Read(ref s_mappedBytes);
 
     public MappedBlock(int length)
     {
@@ -26,11 +31,12 @@ internal sealed unsafe partial class MappedBlock : IDisposable
         var address = mmap(null, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (address == (void*)-1)
         {
-            throw new OutOfMemoryException($"mmap of {size} bytes failed: errno {Marshal.GetLastPInvokeError()}");
+            throw new BufferAllocationException($"mmap of {size} bytes failed: errno {Marshal.GetLastPInvokeError()}");
         }
 
         _address = (byte*)address;
         Length = length;
+        Interlocked.Add(ref s_mappedBytes, (long)size);
     }
 
     ~MappedBlock() => Unmap();
@@ -46,9 +52,10 @@ internal sealed unsafe partial class MappedBlock : IDisposable
         var address = mremap(_address, Pages(Length), Pages(length), MREMAP_MAYMOVE);
         if (address == (void*)-1)
         {
-            throw new OutOfMemoryException($"mremap to {Pages(length)} bytes failed: errno {Marshal.GetLastPInvokeError()}");
+            throw new BufferAllocationException($"mremap to {Pages(length)} bytes failed: errno {Marshal.GetLastPInvokeError()}");
         }
 
+        Interlocked.Add(ref s_mappedBytes, (long)Pages(length) - (long)Pages(Length));
         _address = (byte*)address;
         Length = length;
     }
@@ -66,6 +73,7 @@ internal sealed unsafe partial class MappedBlock : IDisposable
         if (_address != null)
         {
             _ = munmap(_address, Pages(Length));
+            Interlocked.Add(ref s_mappedBytes, -(long)Pages(Length));
             _address = null;
             Length = 0;
         }

@@ -279,6 +279,11 @@ public sealed class ReplyBuffer : IDisposable
 
     private void Grow(int size)
     {
+        if ((long)Length + size > Array.MaxLength)
+        {
+            throw new BufferAllocationException($"a reply buffer can't hold more than {Array.MaxLength} bytes");
+        }
+
         var want = (int)Math.Min(Math.Max((long)Capacity * 2, (long)Length + size), Array.MaxLength);
         if (_mapped is { } m)
         {

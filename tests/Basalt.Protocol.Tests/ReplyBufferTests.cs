@@ -70,4 +70,18 @@ public sealed class ReplyBufferTests
         o.Ok();
         Assert.Equal("+OK\r\n", Encoding.ASCII.GetString(o.WrittenSpan));
     }
+
+    [Fact]
+    public void Mapped_bytes_count_in_used_memory_while_the_mapping_lives()
+    {
+        // Reply buffers past 1 MB live outside the managed heap: INFO used_memory would not see a 256 MB backlog.
+        var before = BufferPool.MappedBytes;
+        var o = new ReplyBuffer(16);
+        o.WriteRaw(new byte[3 * 1024 * 1024]);
+        Assert.True(BufferPool.MappedBytes - before >= 3 * 1024 * 1024, $"mapped {BufferPool.MappedBytes - before} bytes more");
+        o.WriteRaw(new byte[3 * 1024 * 1024]);
+        Assert.True(BufferPool.MappedBytes - before >= 6 * 1024 * 1024, $"mapped {BufferPool.MappedBytes - before} bytes more after growing");
+        o.Dispose();
+        Assert.Equal(before, BufferPool.MappedBytes);
+    }
 }

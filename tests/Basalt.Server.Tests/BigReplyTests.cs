@@ -186,12 +186,41 @@ public sealed class BigReplyTests
         Assert.Equal(2 * ValueBytes, c.Call("GET", "two").Text!.Length);
     }
 
-    private static long ReplyBufferOf(RespConnection observer, long id)
+    [Fact]
+    public void Big_buffers_are_given_back_while_the_client_goes_on_with_small_requests()
+    {
+        // A buffer counted as used whenever it was big, not when its size was needed: every PING after one big SET and
+        // one big GET kept both buffers (up to 1 GB each after a 512 MB value) for the life of the connection.
+        using var server = ServerProcess.StartBasalt("--shards", "1");
+        using var observer = server.Connect();
+        using var c = server.Connect();
+        var id = c.Call("CLIENT", "ID").Integer;
+        Assert.Equal("OK", c.Call("SET", "two", new string('t', 2 * ValueBytes)).Text);
+        Assert.Equal(2 * ValueBytes, c.Call("GET", "two").Text!.Length);
+        Assert.True(ReplyBufferOf(observer, id) > BufferPool.MaxPooled, "the reply buffer never grew");
+        Assert.True(InputBufferOf(observer, id) > BufferPool.MaxPooled, "the input buffer never grew");
+
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (ReplyBufferOf(observer, id) > BufferPool.MaxPooled || InputBufferOf(observer, id) > BufferPool.MaxPooled)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"big buffers kept while in small use: rbs {ReplyBufferOf(observer, id)}, input {InputBufferOf(observer, id)}");
+            Assert.Equal("PONG", c.Call("PING").Text);
+            Thread.Sleep(100);
+        }
+
+        Assert.Equal(2 * ValueBytes, c.Call("GET", "two").Text!.Length);
+    }
+
+    private static long InputBufferOf(RespConnection observer, long id) => ClientField(observer, id, "qbuf") + ClientField(observer, id, "qbuf-free");
+
+    private static long ClientField(RespConnection observer, long id, string name)
     {
         var line = observer.Call("CLIENT", "LIST").Text!.Split('\n').Single(l => l.StartsWith($"id={id} ", StringComparison.Ordinal));
-        var field = line.Split(' ').Single(f => f.StartsWith("rbs=", StringComparison.Ordinal));
-        return long.Parse(field["rbs=".Length..], System.Globalization.CultureInfo.InvariantCulture);
+        var field = line.Split(' ').Single(f => f.StartsWith(name + "=", StringComparison.Ordinal));
+        return long.Parse(field[(name.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
     }
+
+    private static long ReplyBufferOf(RespConnection observer, long id) => ClientField(observer, id, "rbs");
 
     /// <summary>A key on <paramref name="c"/>'s own shard and one on the other, of 2 (client id n is served by loop (n - 1) mod 2).</summary>
     private static (string Near, string Far) NearAndFarKeys(RespConnection c)

@@ -167,7 +167,7 @@ internal sealed class InfoOp : LoopOp
         });
         Section("memory", () =>
         {
-            var heap = GC.GetTotalMemory(false);
+            var heap = BufferPool.UsedMemory;
             Field("used_memory", heap);
             Field("used_memory_human", Human(heap));
             Field("used_memory_rss", Environment.WorkingSet);

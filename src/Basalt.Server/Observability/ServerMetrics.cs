@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using Basalt.Protocol;
 using Basalt.Server.Shards;
 
 namespace Basalt.Server.Observability;
@@ -40,7 +41,7 @@ public sealed class ServerMetrics : IDisposable
         Meter.CreateObservableCounter("basalt.commands.rejected", () => PerCommand(server, rejected, static s => s.Rejected), "{command}", "Commands refused before executing (arity, NOAUTH), by command.");
         Meter.CreateObservableGauge("basalt.clients.connected", () => server.ConnectedClients, "{client}", "Client connections open now.");
         Meter.CreateObservableGauge("basalt.clients.lingering", () => server.LingeringConnections, "{connection}", "Connections closing after their last reply (close-linger): no longer clients, their sockets still open.");
-        Meter.CreateObservableCounter("basalt.clients.rejected", () => server.RejectedConnections, "{client}", "Connections refused because maxclients was reached.");
+        Meter.CreateObservableCounter("basalt.clients.rejected", () => server.RejectedConnections, "{client}", "Connections refused at accept: maxclients, out of descriptors, protected mode or a full shard inbox.");
         var keys = new SeriesSeen(server.Options.Databases);
         var expiring = new SeriesSeen(server.Options.Databases);
         Meter.CreateObservableGauge("basalt.keys", () => PerDb(server, keys, static g => g.Keys), "{key}", "Keys per database.");
@@ -50,7 +51,7 @@ public sealed class ServerMetrics : IDisposable
         // No eviction policy exists yet (maxmemory is not supported), so nothing is ever evicted;
         // like Redis's evicted_keys with maxmemory unset, the truthful value is zero.
         Meter.CreateObservableCounter("basalt.keys.evicted", static () => 0L, "{key}", "Keys evicted to stay under maxmemory.");
-        Meter.CreateObservableGauge("basalt.memory.used", static () => GC.GetTotalMemory(false), "By", "Managed heap in use (INFO used_memory).");
+        Meter.CreateObservableGauge("basalt.memory.used", static () => BufferPool.UsedMemory, "By", "Managed heap in use plus big reply buffers mapped outside it (INFO used_memory).");
         Meter.CreateObservableCounter("basalt.shard.messages.sent", () => PerShard(server, static l => l.Stats.MessagesSent), "{message}", "Cross-shard messages posted by this shard's loop.");
         Meter.CreateObservableCounter("basalt.shard.messages.received", () => PerShard(server, static l => l.Stats.MessagesReceived), "{message}", "Cross-shard messages drained from this shard's inbox.");
         Meter.CreateObservableCounter("basalt.shard.wakes", () => PerShard(server, static l => l.Stats.Wakes), "{wake}", "Times this shard's loop returned from epoll_wait.");

@@ -41,6 +41,9 @@ internal sealed unsafe class Connection
 
     private const long NotOverSoftLimit = long.MinValue;
 
+    /// <summary>An argument table past this many entries (1 MB of offsets and lengths) is given back with the big buffers.</summary>
+    private const int BigArgTable = 128 * 1024;
+
     // Where the current pass's replies begin in Output: with groups out, Pump sends only what lies before it.
     private int _holdFrom;
 
@@ -320,6 +323,40 @@ internal sealed unsafe class Connection
     /// </summary>
     public bool GroupFinished() => Interlocked.Decrement(ref _groupsOut) == 0;
 
+    /// <summary>
+    /// Copies the reply of an op run whole on another shard into the output (<see cref="OpRun"/>). Past the output bound
+    /// the client is cut off, as a batch's merge does (<see cref="OnGroupDone"/>); a copy that fails closes it too,
+    /// since the reply it is owed is lost. False when the connection was closed.
+    /// </summary>
+    public bool TakeOpReply(ReadOnlySpan<byte> reply)
+    {
+        if (Closed)
+        {
+            return false;
+        }
+
+        var total = PendingOutput + (long)reply.Length;
+        var hard = Loop.Server.Config.NormalOutputLimit.HardBytes;
+        if (total >= MaxOutputBytes || (hard > 0 && OutputBufferLimits.Counted(total) >= hard))
+        {
+            Loop.Server.Log.ClientOverLimit(Id, $"an op's reply of {reply.Length} bytes passed client-output-buffer-limit");
+            Close("output buffer limit");
+            return false;
+        }
+
+        try
+        {
+            Output.WriteRaw(reply);
+            return true;
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            Loop.Server.Log.ConnectionFailed(ex, Id);
+            Close("internal error");
+            return false;
+        }
+    }
+
     /// <summary>Every group of the batch has run: the last of them came home (<see cref="GroupFinished"/>).</summary>
     public void OnGroupDone(CommandGroup group)
     {
@@ -353,7 +390,9 @@ internal sealed unsafe class Connection
             return;
         }
 
-        // Whatever happens while copying, the batch ends here: a batch left half-reset would be sent out again.
+        // Whatever happens while copying, the batch ends here: a batch left half-reset would be sent out again. A copy
+        // that fails (the output could not grow) loses replies the client is owed, so the client is closed: answering
+        // its next requests would pair them with the wrong replies.
         try
         {
             if (handedOff)
@@ -374,10 +413,15 @@ internal sealed unsafe class Connection
                 }
             }
         }
-        finally
+        catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             ResetBatch();
+            Loop.Server.Log.ConnectionFailed(ex, Id);
+            Close("internal error");
+            return;
         }
+
+        ResetBatch();
 
         CheckOutputLimit();
         Pump();
@@ -387,11 +431,13 @@ internal sealed unsafe class Connection
     {
         foreach (var g in _active)
         {
-            g.Reset();
-            if (g.Replies.Capacity > BufferPool.MaxPooled)
+            // Used big only if this batch's replies needed it (read before the reset empties it).
+            if (g.Replies.Length > BufferPool.MaxPooled && !Closed)
             {
                 NoteBigBuffers();
             }
+
+            g.Reset();
         }
 
         _active.Clear();
@@ -896,7 +942,7 @@ internal sealed unsafe class Connection
     private void NoteBigBuffers()
     {
         _bigBuffersUsedMs = Environment.TickCount64;
-        if (!_trimWatched)
+        if (!_trimWatched && !Closed)
         {
             _trimWatched = true;
             Loop.WatchTrim(this, TrimAfterMs);
@@ -924,10 +970,22 @@ internal sealed unsafe class Connection
             // Groups out on other loops point into the input and write their replies: both wait until they are back.
             if (_waiting == 0)
             {
+                // Requests already answered stay in the input until the next read compacts it: a client that sent one
+                // since its last big request would otherwise keep the big input buffer for as long as it goes on.
+                if (_barrierStart < 0 && _pendingProtocolError is null)
+                {
+                    Compact();
+                }
+
                 if (_inLen == 0 && _in.Length > BufferPool.MaxPooled)
                 {
                     BufferPool.Return(_in);
                     _in = BufferPool.Rent(InitialInput);
+                }
+
+                if (_inLen == 0)
+                {
+                    _args.Shrink(BigArgTable);
                 }
 
                 foreach (var g in _groups)
@@ -937,10 +995,11 @@ internal sealed unsafe class Connection
             }
         }
 
-        kept |= Output.Capacity > BufferPool.MaxPooled || _in.Length > BufferPool.MaxPooled;
-        foreach (var g in _groups)
+        // Groups out on other loops are theirs until they come back: while any is, look again later.
+        kept |= _waiting > 0 || Output.Capacity > BufferPool.MaxPooled || _in.Length > BufferPool.MaxPooled || _args.Capacity > BigArgTable;
+        for (var i = 0; _waiting == 0 && i < _groups.Length; i++)
         {
-            kept |= g is not null && g.Replies.Capacity > BufferPool.MaxPooled;
+            kept |= _groups[i] is { } g && g.Replies.Capacity > BufferPool.MaxPooled;
         }
 
         if (kept)
@@ -984,7 +1043,9 @@ internal sealed unsafe class Connection
         _peekedTo = Math.Max(0, _peekedTo - keepFrom);
         _parser.Shift(keepFrom);
         _args.Shift(keepFrom);
-        if (_inLen == 0 && _in.Length > BufferPool.MaxPooled)
+
+        // Used big only if the requests just consumed needed more than a pooled buffer holds.
+        if (keepFrom > BufferPool.MaxPooled)
         {
             NoteBigBuffers();
         }
@@ -1083,7 +1144,10 @@ internal sealed unsafe class Connection
         if (!_outputWatched)
         {
             _outputWatched = true;
-            Loop.WatchOutput(this, ((_softLimitSinceSec + limit.SoftSeconds + 1) * 1000) - nowMs);
+            // Redis takes soft seconds up to 2^63 - 1; past 2^31 (68 years) the wait is as good as forever, and the
+            // product would overflow into a deadline in the past, re-armed every millisecond.
+            var soft = Math.Min(limit.SoftSeconds, int.MaxValue);
+            Loop.WatchOutput(this, ((_softLimitSinceSec + soft + 1) * 1000) - nowMs);
         }
     }
 
@@ -1116,6 +1180,9 @@ internal sealed unsafe class Connection
         Output.Consume(sent);
         _outSent = 0;
         _holdFrom = Math.Max(0, _holdFrom - sent);
+
+        // A megabyte or more went out of it and as much is left: the buffer is in use big.
+        NoteBigBuffers();
     }
 
     /// <summary>Sends the output up to <paramref name="end"/>; the buffer is reset only once all of it has gone.</summary>
@@ -1171,17 +1238,26 @@ internal sealed unsafe class Connection
             {
                 _wantsWritable = false;
                 Loop.WantWritable(this, false);
+
+                // A failed epoll_ctl closes the connection: nothing below may run on it (its descriptor may be reused).
+                if (Closed)
+                {
+                    return;
+                }
             }
 
-            // Drained: no longer over the soft output limit, whatever comes next.
+            // Drained: no longer over the soft output limit, whatever comes next. The buffer counts as used big only if
+            // this output needed it: one that was grown once must not stay pinned by every small reply after.
             _softLimitSinceSec = NotOverSoftLimit;
+            var used = Output.Length;
             Output.Clear();
             _outSent = 0;
             _holdFrom = 0;
-            if (Output.Capacity > BufferPool.MaxPooled)
+            if (used > BufferPool.MaxPooled)
             {
                 NoteBigBuffers();
             }
+
             if (_closeAfterReply && _waiting == 0 && _barrierStart < 0 && _pendingProtocolError is null)
             {
                 FinishReplies();

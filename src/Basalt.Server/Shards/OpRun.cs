@@ -73,7 +73,7 @@ internal sealed class OpRun
         switch (step.Kind)
         {
             case OpStep.StepKind.Whole:
-                _conn.Output.WriteRaw(step.Reply!.WrittenSpan);
+                _conn.TakeOpReply(step.Reply!.WrittenSpan);
                 step.ReleaseReply();
                 _conn.OnOpDone();
                 break;

@@ -1017,17 +1017,26 @@ internal sealed unsafe class ShardLoop : IDisposable
 
         while (_connectionTimers.TryTakeDue(now, out var conn, out var kind))
         {
-            switch (kind)
+            // As on the socket-event path: a failure is this connection's, which is closed, not the loop's.
+            try
             {
-                case ConnectionTimer.Linger:
-                    conn.OnLingerDue();
-                    break;
-                case ConnectionTimer.Trim:
-                    conn.OnTrimDue();
-                    break;
-                default:
-                    conn.OnOutputWatchDue();
-                    break;
+                switch (kind)
+                {
+                    case ConnectionTimer.Linger:
+                        conn.OnLingerDue();
+                        break;
+                    case ConnectionTimer.Trim:
+                        conn.OnTrimDue();
+                        break;
+                    default:
+                        conn.OnOutputWatchDue();
+                        break;
+                }
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                Server.Log.ConnectionFailed(ex, conn.Id);
+                conn.Close("internal error");
             }
         }
 
