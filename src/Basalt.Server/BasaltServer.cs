@@ -39,6 +39,10 @@ public sealed class BasaltServer : IAsyncDisposable
     private long _nextClientId;
     private int _connected;
     private int _lingering;
+
+    // Descriptors the open files limit leaves for client sockets (its limit less what the process keeps for itself),
+    // set at startup: what maxclients clients leave of them is room for lingering closes (TryStartLinger).
+    private long _clientDescriptors;
     private int _nextLoop;
     private long _connectionsReceived;
     private long _rejectedConnections;
@@ -232,6 +236,7 @@ public sealed class BasaltServer : IAsyncDisposable
     private void FitMaxClients()
     {
         var fit = OpenFilesLimit.For(Config.MaxClients);
+        _clientDescriptors = Math.Max(0, (long)fit.Limit - ((long)fit.Needed - Config.MaxClients));
         if (fit.MaxClients >= Config.MaxClients)
         {
             return;
@@ -457,11 +462,15 @@ public sealed class BasaltServer : IAsyncDisposable
     /// <summary>
     /// A closing connection has sent its last reply and would wait for the client's end of stream (close-linger). It
     /// stops being a client, as Redis frees one then: its maxclients slot is given back. Its descriptor stays, so at most
-    /// maxclients connections linger at once; past that, false, and it closes at once.
+    /// maxclients connections linger at once, and only in descriptors clients can't need; past that, false, and it closes
+    /// at once.
     /// </summary>
     internal bool TryStartLinger()
     {
-        if (Interlocked.Increment(ref _lingering) > Config.MaxClients)
+        // Lingering sockets use only the descriptors left over once maxclients clients have theirs: never one a client
+        // (or a config rewrite, or the admin port) would then miss.
+        var room = Math.Min(Config.MaxClients, Volatile.Read(ref _clientDescriptors) - Config.MaxClients);
+        if (Interlocked.Increment(ref _lingering) > room)
         {
             Interlocked.Decrement(ref _lingering);
             return false;

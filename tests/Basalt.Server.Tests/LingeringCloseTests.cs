@@ -152,6 +152,27 @@ public sealed class LingeringCloseTests(BasaltFixture fixture)
     }
 
     [Fact]
+    public void With_no_descriptors_to_spare_a_closing_connection_closes_at_once()
+    {
+        // 400 descriptors: maxclients is fitted to them, so none is left over. A lingering socket would hold one that a
+        // client may need; the connection closes as soon as its last reply is sent, and a write after that is reset.
+        using var server = ServerProcess.StartBasalt(new BasaltStart("--shards", "1", "--close-linger", "60000") { OpenFilesLimit = 400 });
+        using var c = server.Connect();
+        Assert.Equal("OK", c.Call("QUIT").Text);
+        AssertEndOfStream(c.Socket);
+        var failed = Assert.ThrowsAny<IOException>(() =>
+        {
+            for (var i = 0; i < 100; i++)
+            {
+                c.SendRaw(RespConnection.Encode("PING"));
+                Thread.Sleep(20);
+            }
+        });
+        Assert.IsType<SocketException>(failed.InnerException);
+        Assert.Equal("PONG", server.Connect().Call("PING").Text);
+    }
+
+    [Fact]
     public void A_lingering_connection_does_not_hold_up_a_graceful_shutdown()
     {
         // A client that QUIT and keeps its socket open has nothing left to be answered: SHUTDOWN closes it at once
