@@ -245,7 +245,7 @@ internal static class ConnectionCommands
 
     private static void Shutdown(Connection c, ArgView a, CommandSpec spec)
     {
-        bool save = false, noSave = false, abort = false, other = false;
+        bool save = false, noSave = false, abort = false, other = false, force = false;
         for (var i = 1; i < a.Count; i++)
         {
             if (Is(a[i], "NOSAVE"u8))
@@ -260,9 +260,14 @@ internal static class ConnectionCommands
             {
                 abort = true;
             }
-            else if (Is(a[i], "NOW"u8) || Is(a[i], "FORCE"u8))
+            else if (Is(a[i], "NOW"u8))
             {
                 other = true;
+            }
+            else if (Is(a[i], "FORCE"u8))
+            {
+                other = true;
+                force = true;
             }
             else
             {
@@ -284,6 +289,18 @@ internal static class ConnectionCommands
         {
             c.Output.Error("ERR No shutdown in progress.");
             return;
+        }
+
+        // There are no snapshots yet, so an explicit SAVE is a save that fails. Redis then refuses to stop, unless FORCE
+        // says to stop whatever failed; stopping anyway would answer the request for a save with lost data.
+        if (save)
+        {
+            c.Loop.Server.Log.ShutdownSaveRefused(force);
+            if (!force)
+            {
+                c.Output.Error("ERR Errors trying to SHUTDOWN. Check logs.");
+                return;
+            }
         }
 
         // Like Redis, a successful SHUTDOWN sends no reply: the connection just closes.

@@ -113,6 +113,9 @@ internal static partial class LogMessages
     [LoggerMessage(5, Microsoft.Extensions.Logging.LogLevel.Information, "User requested shutdown...")]
     public static partial void ShutdownRequested(this ILogger log);
 
+    [LoggerMessage(31, Microsoft.Extensions.Logging.LogLevel.Warning, "SHUTDOWN SAVE: there are no snapshots to save yet (durability is not built). Force: {Force}; without FORCE the server keeps running")]
+    public static partial void ShutdownSaveRefused(this ILogger log, bool force);
+
     [LoggerMessage(6, Microsoft.Extensions.Logging.LogLevel.Information, "Basalt is now ready to exit, bye bye...")]
     public static partial void Exiting(this ILogger log);
 

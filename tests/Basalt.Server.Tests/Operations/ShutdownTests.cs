@@ -129,6 +129,26 @@ public sealed class ShutdownTests
     }
 
     [Fact]
+    public void SHUTDOWN_SAVE_is_refused_while_there_is_nothing_to_save_it_with_unless_forced()
+    {
+        // No snapshots yet: an explicit SAVE is a save that fails, which Redis answers by refusing to stop. Stopping
+        // anyway answered a request to keep the data by losing it.
+        using var server = ServerProcess.StartBasalt();
+        using var c = server.Connect();
+        Assert.Equal("OK", c.Call("SET", "kept", "1").Text);
+        Assert.Equal("ERR Errors trying to SHUTDOWN. Check logs.", c.Call("SHUTDOWN", "SAVE").Text);
+        Assert.Equal("ERR Errors trying to SHUTDOWN. Check logs.", c.Call("SHUTDOWN", "SAVE", "NOW").Text);
+        Assert.Equal("1", c.Call("GET", "kept").Text);
+        Assert.True(server.WaitForLog("SHUTDOWN SAVE: there are no snapshots to save yet", TimeSpan.FromSeconds(10)), server.Log);
+
+        // FORCE stops whatever failed, as in Redis.
+        c.SendRaw(RespConnection.Encode("SHUTDOWN", "SAVE", "FORCE"));
+        Assert.True(c.IsClosedWithoutReply(30_000));
+        Assert.True(server.WaitForExit(TimeSpan.FromSeconds(30)));
+        Assert.Equal(0, server.ExitCode);
+    }
+
+    [Fact]
     public void With_no_admin_port_SHUTDOWN_closes_the_port_at_once_as_redis_does()
     {
         // The readiness delay keeps serving so that a load balancer watching /readyz sees the 503; without an admin
