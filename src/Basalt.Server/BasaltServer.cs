@@ -457,13 +457,16 @@ public sealed class BasaltServer : IAsyncDisposable
         }
     }
 
-    internal void OnClientClosed() => Interlocked.Decrement(ref _connected);
+    /// <summary>
+    /// A client stopped counting against maxclients: it closed, or it will run nothing more and has nothing out on any
+    /// loop (Connection.LeaveClients), so the inboxes' sizing by this count holds.
+    /// </summary>
+    internal void OnClientGone() => Interlocked.Decrement(ref _connected);
 
     /// <summary>
-    /// A closing connection has sent its last reply and would wait for the client's end of stream (close-linger). It
-    /// stops being a client, as Redis frees one then: its maxclients slot is given back. Its descriptor stays, so at most
-    /// maxclients connections linger at once, and only in descriptors clients can't need; past that, false, and it closes
-    /// at once.
+    /// A closing connection has sent its last reply and would wait for the client's end of stream (close-linger); it is
+    /// no client by then (Connection.LeaveClients). Its descriptor stays, so at most maxclients connections linger at
+    /// once, and only in descriptors clients can't need; past that, false, and it closes at once.
     /// </summary>
     internal bool TryStartLinger()
     {
@@ -476,7 +479,6 @@ public sealed class BasaltServer : IAsyncDisposable
             return false;
         }
 
-        Interlocked.Decrement(ref _connected);
         return true;
     }
 

@@ -151,6 +151,24 @@ public sealed class LingeringCloseTests(BasaltFixture fixture)
         Assert.Equal("ERR max number of clients reached", oneTooMany.Read().Text);
     }
 
+    [Theory]
+    [InlineData("5000")]
+    [InlineData("0")]
+    public void A_client_that_reconnects_as_soon_as_QUIT_is_answered_finds_its_slot_free(string closeLinger)
+    {
+        // maxclients 1: each client QUITs and the next connects the moment the +OK arrives, as Redis allows (it frees
+        // the client before it reads another event). The slot was given up only after the reply had gone, so now and
+        // then the next client was refused.
+        using var server = ServerProcess.StartBasalt("--shards", "1", "--maxclients", "1", "--close-linger", closeLinger);
+        for (var i = 0; i < 1000; i++)
+        {
+            using var c = new RespConnection(server.Port, timeoutMs: 10_000);
+            var reply = c.Call("PING");
+            Assert.True(reply.Text == "PONG", $"client {i}: {reply.Text}");
+            Assert.Equal("OK", c.Call("QUIT").Text);
+        }
+    }
+
     [Fact]
     public void With_no_descriptors_to_spare_a_closing_connection_closes_at_once()
     {

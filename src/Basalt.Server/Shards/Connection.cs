@@ -71,6 +71,7 @@ internal sealed unsafe class Connection
     // The lingering close (see Discard and FinishReplies): our side is shut once the last reply is sent; the client's
     // end of stream was read; the input dropped since the last request.
     private bool _lingering;
+    private bool _leftClients;
     private bool _lingerWatched;
     private bool _peerDone;
     private long _discarded;
@@ -529,15 +530,13 @@ internal sealed unsafe class Connection
 
         // Only now, with nothing of it left in any inbox, does the client stop counting against maxclients: the inboxes
         // are sized by that count (a client has at most one message out), so a client that closes with work still out
-        // and is replaced at once must not let the sum pass it. A lingering close stopped counting when it began.
+        // and is replaced at once must not let the sum pass it. One closing after its last reply left before.
         if (_lingering)
         {
             Loop.Server.OnLingerEnded();
         }
-        else
-        {
-            Loop.Server.OnClientClosed();
-        }
+
+        LeaveClients();
     }
 
     /// <summary>Parses and dispatches commands. Returns true if it made progress that may allow more.</summary>
@@ -921,8 +920,8 @@ internal sealed unsafe class Connection
             return;
         }
 
-        // From here the connection is no client: Redis would have freed it. It leaves CLIENT LIST, connected_clients
-        // and maxclients (no work of it is out, so the inboxes' sizing by that count holds); only its descriptor stays.
+        // Redis would have freed the client by now: it leaves CLIENT LIST too (it left maxclients and connected_clients
+        // before its last reply went, LeaveClients); only its descriptor stays.
         _lingering = true;
         if (Native.shutdown(Fd, Native.SHUT_WR) != 0)
         {
@@ -1185,9 +1184,29 @@ internal sealed unsafe class Connection
         NoteBigBuffers();
     }
 
+    /// <summary>
+    /// The connection stops counting as a client (maxclients, connected_clients), once: it closed, or it will run nothing
+    /// more and has nothing out on another loop. The second is decided before its last reply is sent, so a client that
+    /// reconnects as soon as it reads the reply to QUIT finds the slot free, as Redis frees a client before it reads
+    /// another event.
+    /// </summary>
+    private void LeaveClients()
+    {
+        if (!_leftClients)
+        {
+            _leftClients = true;
+            Loop.Server.OnClientGone();
+        }
+    }
+
     /// <summary>Sends the output up to <paramref name="end"/>; the buffer is reset only once all of it has gone.</summary>
     private void Flush(int end)
     {
+        if (_closeAfterReply && _waiting == 0 && _barrierStart < 0 && _pendingProtocolError is null && end == Output.Length)
+        {
+            LeaveClients();
+        }
+
         if (end > OutputPeak)
         {
             OutputPeak = end;

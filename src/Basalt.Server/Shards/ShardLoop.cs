@@ -410,6 +410,8 @@ internal sealed unsafe class ShardLoop : IDisposable
         }
     }
 
+    private const long MaxDeadlineMs = 100L * 365 * 24 * 3600 * 1000;
+
     public void Forget(Connection conn)
     {
         _connectionTimers.AddStale(conn.ArmedTimers);
@@ -929,8 +931,10 @@ internal sealed unsafe class ShardLoop : IDisposable
     /// <summary>Wakes the loop in <paramref name="inMs"/> to look at <paramref name="conn"/>'s big buffers (Connection.OnTrimDue).</summary>
     public void WatchTrim(Connection conn, long inMs) => Watch(conn, inMs, ConnectionTimer.Trim);
 
+    // At least 1 ms ahead, so a handler that re-arms never finds its new deadline already due in the same pass; at most
+    // 100 years, so no caller's arithmetic can wrap the deadline into the past.
     private void Watch(Connection conn, long inMs, ConnectionTimer kind) =>
-        _connectionTimers.Add(conn, kind, Environment.TickCount64 + Math.Max(1, inMs));
+        _connectionTimers.Add(conn, kind, Environment.TickCount64 + Math.Clamp(inMs, 1, MaxDeadlineMs));
 
     /// <summary>
     /// Arms the idle-client check when a client is adopted: with a timeout set, the loop must wake by the time the new
