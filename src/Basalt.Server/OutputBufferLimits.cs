@@ -64,8 +64,11 @@ public static class OutputBufferLimits
                 _ => throw new ArgumentException("Invalid client class specified in buffer limit configuration."),
             };
 
+            // Redis 7.0 keeps the soft seconds strtoll read in an int: their low 32 bits, refused when those are negative
+            // (2147483648 is refused, 4294967296 is 0).
+            var seconds = -1;
             if (!TryParseMemory(words[i + 1], out var hard) || !TryParseMemory(words[i + 2], out var soft)
-                || !TryParseSeconds(words[i + 3], out var seconds) || seconds < 0)
+                || !TryParseSeconds(words[i + 3], out var read) || (seconds = unchecked((int)read)) < 0)
             {
                 throw new FormatException("Error in hard, soft or soft_seconds setting in buffer limit configuration.");
             }
