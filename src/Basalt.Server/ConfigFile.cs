@@ -259,7 +259,7 @@ internal static class ConfigRewriter
 
     private static long s_rewrites;
 
-    public static void Rewrite(ServerConfig config, string path)
+    public static void Rewrite(ServerConfig config, string path, IReadOnlyDictionary<string, string> values)
     {
         // Lines are kept as bytes: a comment in another encoding survives the rewrite as it was.
         var old = File.Exists(path) ? ConfigFileReader.Lines(File.ReadAllBytes(path)) : [];
@@ -288,7 +288,7 @@ internal static class ConfigRewriter
         var tail = new List<byte[]>();
         foreach (var s in config.Settings)
         {
-            var value = s.Get();
+            var value = values[s.Name];
             var rendered = Encoding.UTF8.GetBytes(s.Name + " " + Render(s.Type, value));
             if (firstLine.TryGetValue(s.Name, out var at))
             {

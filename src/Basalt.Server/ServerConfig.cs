@@ -47,6 +47,7 @@ public sealed class ServerConfig
     // their stores, so each one's values land together. Held only to store values already
     // validated: never across an await, and never on the data path.
     private readonly Lock _writeLock = new();
+    private readonly Lock _rewriteLock = new();
 
     public ServerConfig()
     {
@@ -255,14 +256,25 @@ public sealed class ServerConfig
     }
 
     /// <summary>
-    /// CONFIG REWRITE under the lock CONFIG SET applies under: the file gets one consistent set of values, never half of
-    /// a multi-pair SET, and two rewrites from two loops land in turn, the later with the later values.
+    /// CONFIG REWRITE: the values are read under the lock CONFIG SET applies under, so the file gets one consistent set,
+    /// never half of a multi-pair SET; the file is written under a lock of its own, so two rewrites from two loops land
+    /// in turn, the later with the later values, while a CONFIG SET elsewhere waits only for the reading, not for the
+    /// file's write and fsync.
     /// </summary>
     internal void Rewrite(string path)
     {
-        lock (_writeLock)
+        lock (_rewriteLock)
         {
-            ConfigRewriter.Rewrite(this, path);
+            var values = new Dictionary<string, string>(StringComparer.Ordinal);
+            lock (_writeLock)
+            {
+                foreach (var setting in Settings)
+                {
+                    values[setting.Name] = setting.Get();
+                }
+            }
+
+            ConfigRewriter.Rewrite(this, path, values);
         }
     }
 

@@ -198,7 +198,7 @@ public sealed class ConfigTests : IDisposable
         config.ApplyArguments([path]);
         Assert.Null(config.TrySetAll([("hz", "25"), ("requirepass", "new secret"), ("save", ""), ("loglevel", "warning")]));
 
-        ConfigRewriter.Rewrite(config, path);
+        config.Rewrite(path);
 
         Assert.Equal(
             [
@@ -224,7 +224,7 @@ public sealed class ConfigTests : IDisposable
 
         // A second rewrite with nothing changed leaves the file as it is.
         var once = File.ReadAllText(path);
-        ConfigRewriter.Rewrite(reread, path);
+        reread.Rewrite(path);
         Assert.Equal(once, File.ReadAllText(path));
     }
 
