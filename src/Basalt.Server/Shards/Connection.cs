@@ -710,6 +710,15 @@ internal sealed unsafe class Connection
             return;
         }
 
+        // An op whose keys are all on this loop's shard, with nothing holding it, runs here and now: no coordinator
+        // (OpRun, its steps and their key lists) is built for it, as OpRun.Start would do the same.
+        if (op.Shards.Length == 1 && op.Shards[0] == Loop.Id && Loop.IsFree)
+        {
+            Loop.RunWholeOp(op, Output);
+            CheckOutputLimit();
+            return;
+        }
+
         _waiting++;
         if (new OpRun(this, op).Start())
         {

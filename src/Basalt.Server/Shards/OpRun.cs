@@ -5,7 +5,7 @@ namespace Basalt.Server.Shards;
 
 /// <summary>
 /// Coordinates one <see cref="ShardOp"/> from its connection's loop.
-/// One shard: the op runs there whole (inline when it is this loop's shard).
+/// One shard: the op runs there whole (when that is its own free shard, the connection runs it inline without an OpRun).
 /// Several shards: hold each shard in ascending order (so two ops can never wait on each other),
 /// run the phases on all of them, reply while still holding them, then release them all.
 /// A single-phase op runs on each shard the moment it is held, one round trip per remote shard
@@ -48,9 +48,6 @@ internal sealed class OpRun
         {
             case 0:
                 ReplyAndRecord();
-                return true;
-            case 1 when _op.Shards[0] == Home.Id && Home.IsFree:
-                Home.RunWholeOp(_op, _conn.Output);
                 return true;
             case 1:
                 _steps[0].Send(OpStep.StepKind.Whole, 0, _conn.Output.Protocol);
