@@ -982,7 +982,7 @@ internal sealed unsafe class Connection
                 // since its last big request would otherwise keep the big input buffer for as long as it goes on.
                 if (_barrierStart < 0 && _pendingProtocolError is null)
                 {
-                    Compact();
+                    Compact(noteUse: false);
                 }
 
                 if (_inLen == 0 && _in.Length > BufferPool.MaxPooled)
@@ -1035,7 +1035,7 @@ internal sealed unsafe class Connection
     }
 
     /// <summary>Drops bytes of requests already answered; only between batches, when nothing references them.</summary>
-    private void Compact()
+    private void Compact(bool noteUse = true)
     {
         var keepFrom = _parser.InFrame ? _parser.FrameStart : _parser.Position;
         if (keepFrom == 0)
@@ -1052,8 +1052,9 @@ internal sealed unsafe class Connection
         _parser.Shift(keepFrom);
         _args.Shift(keepFrom);
 
-        // Used big only if the requests just consumed needed more than a pooled buffer holds.
-        if (keepFrom > BufferPool.MaxPooled)
+        // Used big only if the requests just consumed needed more than a pooled buffer holds (the trim compacts too, and
+        // what it drops was used back when it was answered).
+        if (noteUse && keepFrom > BufferPool.MaxPooled)
         {
             NoteBigBuffers();
         }
@@ -1084,6 +1085,14 @@ internal sealed unsafe class Connection
         Buffer.BlockCopy(_in, 0, next, 0, _inLen);
         BufferPool.Return(_in);
         _in = next;
+
+        // A request that needs a big buffer uses it now: a client that sends one and goes quiet gets it back 2 s later
+        // (its last read may leave nothing to compact, and so nothing else would count the use).
+        if (next.Length > BufferPool.MaxPooled)
+        {
+            NoteBigBuffers();
+        }
+
         return true;
     }
 
@@ -1152,8 +1161,8 @@ internal sealed unsafe class Connection
         if (!_outputWatched)
         {
             _outputWatched = true;
-            // Redis takes soft seconds up to 2^63 - 1; past 2^31 (68 years) the wait is as good as forever, and the
-            // product would overflow into a deadline in the past, re-armed every millisecond.
+            // Soft seconds are kept in an int, as Redis keeps them (OutputBufferLimits.Parse); clamped here too, since a
+            // product that overflowed would be a deadline in the past, re-armed every millisecond.
             var soft = Math.Min(limit.SoftSeconds, int.MaxValue);
             Loop.WatchOutput(this, ((_softLimitSinceSec + soft + 1) * 1000) - nowMs);
         }
