@@ -23,6 +23,10 @@ internal sealed unsafe class ShardLoop : IDisposable
 
     // The idle-client check runs at most this often, however the clients' deadlines are spread (see CloseIdleClients).
     private const int MinIdleCheckGapMs = 100;
+
+    // The furthest a connection deadline is set (100 years): no caller's arithmetic can wrap one into the past.
+    private const long MaxDeadlineMs = 100L * 365 * 24 * 3600 * 1000;
+
     private const uint ReadEvents = Native.EPOLLIN | Native.EPOLLRDHUP | Native.EPOLLET;
 
     private readonly MpscQueue<ShardWork> _inbox;
@@ -409,8 +413,6 @@ internal sealed unsafe class ShardLoop : IDisposable
             conn.Close($"epoll_ctl(MOD) failed: errno {Marshal.GetLastPInvokeError()}");
         }
     }
-
-    private const long MaxDeadlineMs = 100L * 365 * 24 * 3600 * 1000;
 
     public void Forget(Connection conn)
     {
