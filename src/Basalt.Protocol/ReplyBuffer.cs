@@ -67,7 +67,9 @@ public sealed class ReplyBuffer : IDisposable
 
     public Span<byte> GetSpan(int size)
     {
-        if (Length + size > Capacity)
+        // Unsigned, so a size that overflowed int on the way here (a value near 2 GB plus its header) still goes to
+        // Grow, which refuses it, instead of passing as negative.
+        if ((uint)size > (uint)(Capacity - Length))
         {
             Grow(size);
         }
@@ -279,7 +281,7 @@ public sealed class ReplyBuffer : IDisposable
 
     private void Grow(int size)
     {
-        if ((long)Length + size > Array.MaxLength)
+        if (size < 0 || (long)Length + size > Array.MaxLength)
         {
             throw new BufferAllocationException($"a reply buffer can't hold more than {Array.MaxLength} bytes");
         }

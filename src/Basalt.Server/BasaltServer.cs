@@ -464,9 +464,10 @@ public sealed class BasaltServer : IAsyncDisposable
     internal void OnClientGone() => Interlocked.Decrement(ref _connected);
 
     /// <summary>
-    /// A closing connection has sent its last reply and would wait for the client's end of stream (close-linger); it is
-    /// no client by then (Connection.LeaveClients). Its descriptor stays, so at most maxclients connections linger at
-    /// once, and only in descriptors clients can't need; past that, false, and it closes at once.
+    /// A closing connection stops being a client before its socket closes: it sends its last replies (at most 64 KB) and
+    /// then waits for the client's end of stream (close-linger). Its descriptor stays, so at most maxclients such sockets
+    /// are open at once, and only in descriptors clients can't need; past that, false: it stays a client until its last
+    /// reply is sent and then closes at once.
     /// </summary>
     internal bool TryStartLinger()
     {
@@ -482,10 +483,10 @@ public sealed class BasaltServer : IAsyncDisposable
         return true;
     }
 
-    /// <summary>A lingering close ended: the client closed, close-linger passed, or the server stops.</summary>
+    /// <summary>A socket that was no longer a client closed (Connection.ReleaseBuffers).</summary>
     internal void OnLingerEnded() => Interlocked.Decrement(ref _lingering);
 
-    /// <summary>Sockets in a lingering close now: no longer clients, not yet closed.</summary>
+    /// <summary>Sockets that are no longer clients, sending their last replies or lingering, not yet closed.</summary>
     public int LingeringConnections => Volatile.Read(ref _lingering);
 
     /// <summary>A client's socket was closed: wakes the accept thread if it waits for a descriptor.</summary>

@@ -84,4 +84,17 @@ public sealed class ReplyBufferTests
         o.Dispose();
         Assert.Equal(before, BufferPool.MappedBytes);
     }
+
+    [Fact]
+    public void A_size_that_overflowed_on_its_way_is_refused_not_passed_as_room()
+    {
+        // A value near 2 GB plus its header's bytes wraps int: the negative size passed the room check, and the write
+        // failed later with an unrelated error.
+        using var o = new ReplyBuffer(16);
+        o.Ok();
+        var nearly2Gb = int.MaxValue - 2;
+        Assert.Throws<BufferAllocationException>(() => o.GetSpan(unchecked(nearly2Gb + 24)));
+        Assert.Throws<BufferAllocationException>(() => o.GetSpan(int.MaxValue));
+        Assert.Equal("+OK\r\n", Encoding.ASCII.GetString(o.WrittenSpan));
+    }
 }

@@ -246,6 +246,30 @@ public sealed class BigReplyTests
         Assert.Equal(pairs, c.Call("DBSIZE").Integer);
     }
 
+    [Fact]
+    public void A_big_input_buffer_is_given_back_while_a_small_request_waits_half_sent()
+    {
+        // A big SET, then the first bytes of a PING, and a pause: the input was given back only when empty, so ten
+        // bytes kept the big buffer for as long as the client waited. Redis trims its query buffer to what it holds.
+        using var server = ServerProcess.StartBasalt("--shards", "1");
+        using var observer = server.Connect();
+        using var c = server.Connect();
+        var id = c.Call("CLIENT", "ID").Integer;
+        Assert.Equal("OK", c.Call("SET", "big", new string('b', (3 * ValueBytes) + 1)).Text);
+        c.SendRaw("*1\r\n$4\r\nPI"u8.ToArray());
+
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (InputBufferOf(observer, id) > BufferPool.MaxPooled)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"a half-sent request kept the big input buffer: {InputBufferOf(observer, id)} bytes");
+            Thread.Sleep(100);
+        }
+
+        c.SendRaw("NG\r\n"u8.ToArray());
+        Assert.Equal("PONG", c.Read().Text);
+        Assert.Equal((3 * ValueBytes) + 1, c.Call("STRLEN", "big").Integer);
+    }
+
     // The input buffer's size: CLIENT LIST's tot-mem is it plus the reply buffer (omem).
     private static long InputBufferOf(RespConnection observer, long id) => ClientField(observer, id, "tot-mem") - ClientField(observer, id, "omem");
 

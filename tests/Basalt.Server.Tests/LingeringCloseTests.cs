@@ -170,6 +170,48 @@ public sealed class LingeringCloseTests(BasaltFixture fixture)
     }
 
     [Fact]
+    public void A_client_that_QUITs_behind_a_big_unread_reply_still_counts_against_maxclients()
+    {
+        // It stopped counting before its last replies went, however much was left: clients that each asked for a big
+        // value, sent QUIT and read nothing all held their output outside maxclients (30 of them at maxclients 10,
+        // 2.2 GB). As in Redis, a connection is a client until its replies are out, but for the last few kilobytes.
+        using var server = ServerProcess.StartBasalt("--shards", "1", "--maxclients", "3");
+        using var observer = server.Connect();
+        Assert.Equal("OK", observer.Call("SET", "big", new string('b', 8 * 1024 * 1024)).Text);
+        var readers = new List<RespConnection>();
+        try
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                var c = server.Connect();
+                readers.Add(c);
+                c.Socket.ReceiveBufferSize = 16 * 1024;
+                c.SendRaw([.. RespConnection.Encode("GET", "big"), .. RespConnection.Encode("QUIT")]);
+            }
+
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (!observer.Call("INFO", "clients").Text!.Contains("connected_clients:3\r\n", StringComparison.Ordinal))
+            {
+                Assert.True(DateTime.UtcNow < deadline, observer.Call("INFO", "clients").Text);
+                Thread.Sleep(50);
+            }
+
+            // Both still hold most of 8 MB unsent: the next client is one too many.
+            Thread.Sleep(200);
+            Assert.Contains("connected_clients:3\r\n", observer.Call("INFO", "clients").Text, StringComparison.Ordinal);
+            using var over = server.Connect();
+            Assert.Equal("ERR max number of clients reached", over.Read().Text);
+        }
+        finally
+        {
+            foreach (var c in readers)
+            {
+                c.Dispose();
+            }
+        }
+    }
+
+    [Fact]
     public void With_no_descriptors_to_spare_a_closing_connection_closes_at_once()
     {
         // 400 descriptors: maxclients is fitted to them, so none is left over. A lingering socket would hold one that a

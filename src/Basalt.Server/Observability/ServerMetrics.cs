@@ -40,7 +40,7 @@ public sealed class ServerMetrics : IDisposable
         Meter.CreateObservableCounter("basalt.commands.failed", () => PerCommand(server, failed, static s => s.Failed), "{command}", "Commands that replied with an error while executing, by command.");
         Meter.CreateObservableCounter("basalt.commands.rejected", () => PerCommand(server, rejected, static s => s.Rejected), "{command}", "Commands refused before executing (arity, NOAUTH), by command.");
         Meter.CreateObservableGauge("basalt.clients.connected", () => server.ConnectedClients, "{client}", "Client connections open now.");
-        Meter.CreateObservableGauge("basalt.clients.lingering", () => server.LingeringConnections, "{connection}", "Connections closing after their last reply (close-linger): no longer clients, their sockets still open.");
+        Meter.CreateObservableGauge("basalt.clients.lingering", () => server.LingeringConnections, "{connection}", "Closing connections that are no longer clients (sending their last replies, or waiting out close-linger), their sockets still open.");
         Meter.CreateObservableCounter("basalt.clients.rejected", () => server.RejectedConnections, "{client}", "Connections refused at accept: maxclients, out of descriptors, protected mode or a full shard inbox.");
         var keys = new SeriesSeen(server.Options.Databases);
         var expiring = new SeriesSeen(server.Options.Databases);

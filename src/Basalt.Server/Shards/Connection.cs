@@ -41,6 +41,9 @@ internal sealed unsafe class Connection
 
     private const long NotOverSoftLimit = long.MinValue;
 
+    /// <summary>The most output a closing connection may still have unsent when it stops counting as a client (Flush).</summary>
+    private const int LeaveAheadBytes = 64 * 1024;
+
     /// <summary>An argument table past this many entries (1 MB of offsets and lengths) is given back with the big buffers.</summary>
     private const int BigArgTable = 128 * 1024;
 
@@ -72,6 +75,7 @@ internal sealed unsafe class Connection
     // end of stream was read; the input dropped since the last request.
     private bool _lingering;
     private bool _leftClients;
+    private bool _nonClientSlot;
     private bool _lingerWatched;
     private bool _peerDone;
     private long _discarded;
@@ -531,7 +535,7 @@ internal sealed unsafe class Connection
         // Only now, with nothing of it left in any inbox, does the client stop counting against maxclients: the inboxes
         // are sized by that count (a client has at most one message out), so a client that closes with work still out
         // and is replaced at once must not let the sum pass it. One closing after its last reply left before.
-        if (_lingering)
+        if (_nonClientSlot)
         {
             Loop.Server.OnLingerEnded();
         }
@@ -923,11 +927,13 @@ internal sealed unsafe class Connection
         }
 
         var lingerMs = Loop.Server.Config.CloseLingerMs;
-        if (_peerDone || lingerMs == 0 || !Loop.Server.TryStartLinger())
+        if (_peerDone || lingerMs == 0 || !TakeNonClientSlot())
         {
             Close("close after reply");
             return;
         }
+
+        LeaveClients();
 
         // Redis would have freed the client by now: it leaves CLIENT LIST too (it left maxclients and connected_clients
         // before its last reply went, LeaveClients); only its descriptor stays.
@@ -989,6 +995,15 @@ internal sealed unsafe class Connection
                 {
                     BufferPool.Return(_in);
                     _in = BufferPool.Rent(InitialInput);
+                }
+                else if (_in.Length > BufferPool.MaxPooled && _inLen <= BufferPool.MaxPooled / 2 && _parser.BytesWanted <= BufferPool.MaxPooled)
+                {
+                    // The start of a small request waits (a client paused mid-command): it moves to a pooled buffer, as
+                    // Redis trims its query buffer to what it holds. Compacted, it begins at 0; offsets stay as they are.
+                    var next = BufferPool.Rent(Math.Max(InitialInput, _inLen));
+                    Buffer.BlockCopy(_in, 0, next, 0, _inLen);
+                    BufferPool.Return(_in);
+                    _in = next;
                 }
 
                 if (_inLen == 0)
@@ -1204,9 +1219,7 @@ internal sealed unsafe class Connection
 
     /// <summary>
     /// The connection stops counting as a client (maxclients, connected_clients), once: it closed, or it will run nothing
-    /// more and has nothing out on another loop. The second is decided before its last reply is sent, so a client that
-    /// reconnects as soon as it reads the reply to QUIT finds the slot free, as Redis frees a client before it reads
-    /// another event.
+    /// more, has nothing out on another loop and holds a slot for non-client sockets (<see cref="TakeNonClientSlot"/>).
     /// </summary>
     private void LeaveClients()
     {
@@ -1217,10 +1230,21 @@ internal sealed unsafe class Connection
         }
     }
 
+    /// <summary>
+    /// Takes one of the server's slots for sockets that are no longer clients (lingering, or sending their last replies),
+    /// once; false when none is left (BasaltServer.TryStartLinger).
+    /// </summary>
+    private bool TakeNonClientSlot() => _nonClientSlot || (_nonClientSlot = Loop.Server.TryStartLinger());
+
     /// <summary>Sends the output up to <paramref name="end"/>; the buffer is reset only once all of it has gone.</summary>
     private void Flush(int end)
     {
-        if (_closeAfterReply && _waiting == 0 && _barrierStart < 0 && _pendingProtocolError is null && end == Output.Length)
+        // A connection that will run nothing more leaves the clients before its last replies go, when they are few enough
+        // to go at once (LeaveAheadBytes) and a socket slot for non-clients is free: a client that reconnects as soon as
+        // it reads the reply to QUIT then finds its slot free. One that leaves more unsent stays a client until it is
+        // sent, as in Redis: maxclients bounds how many connections hold output, whatever they sent last.
+        if (!_leftClients && _closeAfterReply && _waiting == 0 && _barrierStart < 0 && _pendingProtocolError is null
+            && end == Output.Length && end - _outSent <= LeaveAheadBytes && TakeNonClientSlot())
         {
             LeaveClients();
         }
