@@ -3,34 +3,72 @@ using Basalt.Protocol;
 
 namespace Basalt.Engine.Commands;
 
-/// <summary>MGET: each shard reads its own keys into their slots; the coordinator replies in key order.</summary>
+/// <summary>
+/// MGET. On one shard it reads the values as it replies. Across shards each shard writes the values of its own keys,
+/// already in reply form, into a buffer of its own (invariant 1: the coordinator never reads another shard's values),
+/// and the coordinator copies them out in key order. A buffer past 1 MB is a mapping of its own, unmapped once the reply
+/// is written (<see cref="Release"/>): copies of the values made on the managed heap stayed there until a collection,
+/// which an idle server never runs (5 MGETs of a 512 MB value over 4 shards left 4 GB resident).
+/// </summary>
 internal sealed class MGetOp : ShardOp
 {
     public override bool SinglePhase => true;
 
     public override bool KeyScoped => true;
 
-    private readonly byte[]?[] _values;
+    // One shard: each key's value, read where the reply is written.
+    private readonly byte[]?[]? _values;
+
+    // Several shards: each shard's reply bytes for its found keys, and for each key its bulk's start and end there (an
+    // end of 0 is a key not found: a bulk is never empty).
+    private readonly ReplyBuffer?[]? _parts;
+    private readonly int[]? _bounds;
 
     public MGetOp(in OpRequest r)
         : base(r)
     {
-        _values = new byte[]?[Args.Count];
         RouteKeys(1, 1);
+        if (Shards.Length > 1)
+        {
+            _parts = new ReplyBuffer?[Slots.ShardCount];
+            _bounds = new int[2 * Args.Count];
+        }
+        else
+        {
+            _values = new byte[]?[Args.Count];
+        }
     }
 
     public override void Run(ShardStore store, int phase)
     {
         var db = store.Dbs[Db];
+        ReplyBuffer? part = null;
         for (var i = 1; i < Args.Count; i++)
         {
-            if (Owns(store, i))
+            if (!Owns(store, i))
             {
-                // Across shards the reply is written on the coordinator's thread, so it gets a copy
-                // (invariant 1: no thread reads another shard's values).
-                var e = db.Read(Args[i], NowMs);
-                _values[i] = e?.Value is byte[] s ? (Shards.Length > 1 ? (byte[])s.Clone() : s) : null;
+                continue;
             }
+
+            var value = db.Read(Args[i], NowMs)?.Value as byte[];
+            if (_values is not null)
+            {
+                _values[i] = value;
+                continue;
+            }
+
+            if (value is not null)
+            {
+                part ??= new ReplyBuffer(256);
+                _bounds![2 * i] = part.Length;
+                part.Bulk(value);
+                _bounds[(2 * i) + 1] = part.Length;
+            }
+        }
+
+        if (part is not null)
+        {
+            _parts![store.ShardId] = part;
         }
     }
 
@@ -39,14 +77,43 @@ internal sealed class MGetOp : ShardOp
         reply.ArrayHeader(Args.Count - 1);
         for (var i = 1; i < Args.Count; i++)
         {
-            if (_values[i] is { } v)
+            if (_values is not null)
             {
-                reply.Bulk(v);
+                if (_values[i] is { } v)
+                {
+                    reply.Bulk(v);
+                }
+                else
+                {
+                    reply.NullBulk();
+                }
+
+                continue;
             }
-            else
+
+            var end = _bounds![(2 * i) + 1];
+            if (end == 0)
             {
                 reply.NullBulk();
             }
+            else
+            {
+                reply.WriteRaw(_parts![ShardOf(i)]!.WrittenSpan[_bounds[2 * i]..end]);
+            }
+        }
+    }
+
+    public override void Release()
+    {
+        if (_parts is null)
+        {
+            return;
+        }
+
+        for (var i = 0; i < _parts.Length; i++)
+        {
+            _parts[i]?.Dispose();
+            _parts[i] = null;
         }
     }
 }

@@ -155,6 +155,14 @@ public abstract class ShardOp
 
     public abstract void Reply(ReplyBuffer reply);
 
+    /// <summary>
+    /// Gives back what the op holds for its reply (buffers built on its shards), once the reply was written or the op
+    /// failed. Called once, on the coordinator.
+    /// </summary>
+    public virtual void Release()
+    {
+    }
+
     /// <summary>Routes args first, first+step, … as keys and sets <see cref="Shards"/>.</summary>
     protected void RouteKeys(int first, int step, int last = -1)
     {
@@ -207,4 +215,7 @@ public abstract class ShardOp
 
     /// <summary>True when argument <paramref name="argIndex"/> is a key owned by <paramref name="store"/>.</summary>
     protected bool Owns(ShardStore store, int argIndex) => _keyShard![argIndex] == store.ShardId;
+
+    /// <summary>The shard that owns key argument <paramref name="argIndex"/>.</summary>
+    protected int ShardOf(int argIndex) => _keyShard![argIndex];
 }

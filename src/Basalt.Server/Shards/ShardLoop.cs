@@ -527,22 +527,29 @@ internal sealed unsafe class ShardLoop : IDisposable
     public void ReplyToOp(ShardOp op, ReplyBuffer reply)
     {
         var before = reply.Length;
-        if (op.Failure is null)
+        try
         {
-            try
+            if (op.Failure is null)
             {
-                op.Reply(reply);
-                return;
+                try
+                {
+                    op.Reply(reply);
+                    return;
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    op.Fail(ex);
+                    Server.Log.CommandFailed(ex, op.Spec.FullName, Id);
+                }
             }
-            catch (Exception ex) when (ex is not OutOfMemoryException)
-            {
-                op.Fail(ex);
-                Server.Log.CommandFailed(ex, op.Spec.FullName, Id);
-            }
-        }
 
-        reply.Truncate(before);
-        reply.Error("ERR internal error: " + op.Failure!.Message);
+            reply.Truncate(before);
+            reply.Error("ERR internal error: " + op.Failure!.Message);
+        }
+        finally
+        {
+            op.Release();
+        }
     }
 
     /// <summary>True when a keyed command for this shard may run inline now: nothing waits ahead of it and none of its keys is held.</summary>
