@@ -56,8 +56,8 @@ catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
 
 // Every client is a descriptor. Raise the open files limit for maxclients now, and refuse to start under a
 // limit the runtime itself would run out of; maxclients is fitted to it once the server is up (StartAsync). Room
-// for as many lingering closes (no longer clients, sockets still open) is asked for too, but only where the hard
-// limit allows: without it a client finding no descriptor gets the maxclients error until a linger ends.
+// for as many closing sockets that are no longer clients (lingering closes) is asked for too, where the hard limit
+// allows: without it connections close at once instead of lingering (BasaltServer.TryStartLinger).
 var floor = OpenFilesLimit.StartupFloor(config.Shards);
 var files = OpenFilesLimit.Raise((2 * (ulong)config.MaxClients) + floor);
 if (files < floor)

@@ -45,8 +45,10 @@ public sealed class ServerConfig
 
     // CONFIG SET runs on whichever loop owns the client; two of them at once must not interleave
     // their stores, so each one's values land together. Held only to store values already
-    // validated: never across an await, and never on the data path.
+    // validated, or to read them all for a rewrite: never across an await, and never on the data path.
     private readonly Lock _writeLock = new();
+
+    // CONFIG REWRITE's own: rewrites take turns writing the file, outside _writeLock (see Rewrite).
     private readonly Lock _rewriteLock = new();
 
     public ServerConfig()
