@@ -548,7 +548,15 @@ internal sealed unsafe class ShardLoop : IDisposable
         }
         finally
         {
-            op.Release();
+            // What Release gives back is the op's own: a failure there is logged, and never keeps the op from coming home.
+            try
+            {
+                op.Release();
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                Server.Log.CommandFailed(ex, op.Spec.FullName, Id);
+            }
         }
     }
 
