@@ -36,7 +36,8 @@ public sealed class EngineHarness
     /// <summary>The selected database, as SELECT would set it.</summary>
     public int Db { get; set; }
 
-    public RespValue Run(params string[] args)
+    /// <summary>A request's arguments as the parser leaves them: one buffer, and each argument's place in it.</summary>
+    public static ArgView ArgsOf(params string[] args)
     {
         var bytes = args.Select(Encoding.UTF8.GetBytes).ToArray();
         var buffer = bytes.SelectMany(b => b).ToArray();
@@ -48,7 +49,13 @@ public sealed class EngineHarness
             offset += b.Length;
         }
 
-        var view = new ArgView(buffer, list, 0, bytes.Length);
+        return new ArgView(buffer, list, 0, bytes.Length);
+    }
+
+    public RespValue Run(params string[] args)
+    {
+        var view = ArgsOf(args);
+        var bytes = args.Select(Encoding.UTF8.GetBytes).ToArray();
         var spec = _table.Find(bytes[0])!;
         if (spec.Subcommands is not null)
         {

@@ -56,18 +56,8 @@ public sealed class MultiShardMgetTests
 
         var table = new CommandTable();
         StringCommands.Register(table);
-        var args = new[] { "MGET" }.Concat(keys).Select(Encoding.UTF8.GetBytes).ToArray();
-        var buffer = args.SelectMany(b => b).ToArray();
-        var list = new ArgList();
-        var offset = 0;
-        foreach (var a in args)
-        {
-            list.Add(offset, a.Length);
-            offset += a.Length;
-        }
-
-        var spec = table.Find(args[0])!;
-        var op = spec.CreateOp!(new OpRequest { Args = new ArgView(buffer, list, 0, args.Length), Slots = slots, NowMs = Now, DatabaseCount = 16, Spec = spec });
+        var spec = table.Find("mget")!;
+        var op = spec.CreateOp!(new OpRequest { Args = EngineHarness.ArgsOf(["MGET", .. keys]), Slots = slots, NowMs = Now, DatabaseCount = 16, Spec = spec });
         shardsUsed = op.Shards.Length;
         foreach (var shard in op.Shards)
         {

@@ -112,10 +112,7 @@ public sealed class BigReplyTests
         using var server = ServerProcess.StartBasalt("--shards", "2");
         using var observer = server.Connect();
         using var c = server.Connect();
-        var (near, far) = NearAndFarKeys(c);
-        Assert.Equal("OK", observer.Call("SET", near, new string('n', ValueBytes)).Text);
-        Assert.Equal("OK", observer.Call("SET", far, new string('f', ValueBytes)).Text);
-        Assert.Equal("OK", observer.Call("CONFIG", "RESETSTAT").Text);
+        var (near, far) = SetNearAndFar(observer, c, ValueBytes);
 
         c.Socket.ReceiveBufferSize = 4096;
         var requests = new MemoryStream();
@@ -139,11 +136,7 @@ public sealed class BigReplyTests
         using var server = ServerProcess.StartBasalt("--shards", "2");
         using var observer = server.Connect();
         using var c = server.Connect();
-        var (near, far) = NearAndFarKeys(c);
-        const int Size = 50 * 1024 * 1024;
-        Assert.Equal("OK", observer.Call("SET", near, new string('n', Size)).Text);
-        Assert.Equal("OK", observer.Call("SET", far, new string('f', Size)).Text);
-        Assert.Equal("OK", observer.Call("CONFIG", "RESETSTAT").Text);
+        var (near, far) = SetNearAndFar(observer, c, 50 * 1024 * 1024);
 
         c.Socket.ReceiveBufferSize = 4096;
         var requests = new MemoryStream();
@@ -281,6 +274,16 @@ public sealed class BigReplyTests
     }
 
     private static long ReplyBufferOf(RespConnection observer, long id) => ClientField(observer, id, "rbs");
+
+    /// <summary>Sets a value of <paramref name="size"/> bytes on a key of <paramref name="c"/>'s own shard and one of the other, then resets the command stats.</summary>
+    private static (string Near, string Far) SetNearAndFar(RespConnection observer, RespConnection c, int size)
+    {
+        var (near, far) = NearAndFarKeys(c);
+        Assert.Equal("OK", observer.Call("SET", near, new string('n', size)).Text);
+        Assert.Equal("OK", observer.Call("SET", far, new string('f', size)).Text);
+        Assert.Equal("OK", observer.Call("CONFIG", "RESETSTAT").Text);
+        return (near, far);
+    }
 
     /// <summary>A key on <paramref name="c"/>'s own shard and one on the other, of 2 (client id n is served by loop (n - 1) mod 2).</summary>
     private static (string Near, string Far) NearAndFarKeys(RespConnection c)
