@@ -58,7 +58,21 @@ public sealed class ServerMetrics : IDisposable
         Meter.CreateObservableCounter("basalt.shard.drains_at_cap", () => PerShard(server, static l => l.Stats.DrainsAtCap), "{drain}", "Inbox drains that stopped at their cap and left work for the next turn.");
         Meter.CreateObservableCounter("basalt.net.read", () => PerShard(server, static l => l.Stats.BytesRead), "By", "Bytes read from clients, per shard.");
         Meter.CreateObservableCounter("basalt.net.written", () => PerShard(server, static l => l.Stats.BytesWritten), "By", "Bytes written to clients, per shard.");
+
+        // The process's garbage collector, read from the runtime at scrape time. Process-wide: a second server in the
+        // same process (tests) reports the same numbers. bench/alloc.py divides the allocated bytes by the requests a
+        // run made, which is how invariant 7 (hot paths don't allocate) is checked on a running server.
+        Meter.CreateObservableCounter("basalt.runtime.allocated", static () => GC.GetTotalAllocatedBytes(precise: false), "By", "Bytes allocated on the managed heap since the process started, by every thread.");
+        Meter.CreateObservableCounter("basalt.runtime.gc.collections", static () => GcCollections(), "{collection}", "Garbage collections since the process started, by generation (a generation-2 collection counts in 0 and 1 too, as GC.CollectionCount does).");
+        Meter.CreateObservableCounter("basalt.runtime.gc.pause", static () => GC.GetTotalPauseDuration().TotalSeconds, "s", "Time the garbage collector paused the process since it started.");
     }
+
+    private static Measurement<long>[] GcCollections() =>
+    [
+        new(GC.CollectionCount(0), new KeyValuePair<string, object?>("generation", "0")),
+        new(GC.CollectionCount(1), new KeyValuePair<string, object?>("generation", "1")),
+        new(GC.CollectionCount(2), new KeyValuePair<string, object?>("generation", "2")),
+    ];
 
     public Meter Meter { get; }
 

@@ -114,6 +114,32 @@ public sealed class AdminHttpTests
     }
 
     [Fact]
+    public async Task Runtime_counters_report_the_garbage_collector_s_allocations_collections_and_pauses()
+    {
+        await using var s = await InProcessServer.StartAsync();
+        using var c = s.Connect();
+        var before = await s.ScrapeAsync();
+        var allocatedBefore = before["basalt_runtime_allocated_bytes_total"].Value()!.Value;
+        var gen2Before = before["basalt_runtime_gc_collections_total"].Value(("generation", "2"))!.Value;
+
+        // Four new 1 MB values are 4 MB the store keeps on the managed heap.
+        var value = new string('v', 1 << 20);
+        for (var i = 0; i < 4; i++)
+        {
+            Assert.Equal("OK", c.Call("SET", "big" + i, value).Text);
+        }
+
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true);
+        var after = await s.ScrapeAsync();
+        var allocated = after["basalt_runtime_allocated_bytes_total"].Value()!.Value - allocatedBefore;
+        Assert.True(allocated >= 4 << 20, $"allocated {allocated} bytes");
+        Assert.True(after["basalt_runtime_gc_collections_total"].Value(("generation", "2")) > gen2Before);
+        Assert.True(after["basalt_runtime_gc_collections_total"].Value(("generation", "0")) >= after["basalt_runtime_gc_collections_total"].Value(("generation", "2")));
+        Assert.Equal("counter", after["basalt_runtime_gc_pause_seconds_total"].Type);
+        Assert.True(after["basalt_runtime_gc_pause_seconds_total"].Value() > 0);
+    }
+
+    [Fact]
     public async Task Two_servers_in_one_process_each_export_only_their_own_instruments()
     {
         await using (var a = await InProcessServer.StartAsync())
