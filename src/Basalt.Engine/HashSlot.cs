@@ -56,12 +56,18 @@ public static class HashSlot
 public sealed class SlotMap
 {
     private readonly ushort[] _slotToShard = new ushort[HashSlot.SlotCount];
+    private readonly int[][] _oneShard;
 
     public SlotMap(int shards)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(shards, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(shards, 1024);
         ShardCount = shards;
+        _oneShard = new int[shards][];
+        for (var s = 0; s < shards; s++)
+        {
+            _oneShard[s] = [s];
+        }
 
         // Contiguous ranges, like a cluster's default slot split.
         for (var s = 0; s < HashSlot.SlotCount; s++)
@@ -71,6 +77,9 @@ public sealed class SlotMap
     }
 
     public int ShardCount { get; }
+
+    /// <summary>A one-element array holding <paramref name="shard"/>, made once: the involved shards of an op whose keys are all there. Never to be written.</summary>
+    public int[] OneShard(int shard) => _oneShard[shard];
 
     public int ShardOfSlot(int slot) => _slotToShard[slot];
 

@@ -222,6 +222,53 @@ public sealed class AtomicityTests(BasaltFixture fixture)
         }
     }
 
+    [Fact]
+    public void Back_to_back_key_holding_and_shard_holding_ops_on_one_connection_answer_in_order()
+    {
+        // A connection reuses its op coordinator once the releases of its last op have run on their shards; pipelined
+        // ops come back to back, so the next op often starts while those releases are still queued. Two connections
+        // interleave ops that hold keys (MSET, DEL, MGET, EXISTS) with ops that hold whole shards (KEYS, DBSIZE).
+        const int Rounds = 300;
+        static string[] Ten(int c) => Enumerable.Range(0, 10).Select(j => $"b2b:{c}:{j}").ToArray();
+        var conns = Enumerable.Range(0, 6).Select(_ => fixture.Connect()).ToArray();
+        try
+        {
+            for (var c = 0; c < conns.Length; c++)
+            {
+                var ms = new MemoryStream();
+                for (var i = 0; i < Rounds; i++)
+                {
+                    ms.Write(Testing.RespConnection.Encode(Ten(c).SelectMany(k => new[] { k, $"{i}" }).Prepend("MSET").ToArray()));
+                    ms.Write(Testing.RespConnection.Encode("KEYS", $"b2b:{c}:*"));
+                    ms.Write(Testing.RespConnection.Encode(Ten(c).Prepend("MGET").ToArray()));
+                    ms.Write(Testing.RespConnection.Encode(Ten(c).Prepend("DEL").ToArray()));
+                    ms.Write(Testing.RespConnection.Encode("DBSIZE"));
+                    ms.Write(Testing.RespConnection.Encode(Ten(c).Prepend("EXISTS").ToArray()));
+                }
+
+                conns[c].SendRaw(ms.ToArray());
+            }
+
+            for (var c = 0; c < conns.Length; c++)
+            {
+                for (var i = 0; i < Rounds; i++)
+                {
+                    var round = i.ToString(CultureInfo.InvariantCulture);
+                    Assert.Equal("OK", conns[c].Read().Text);
+                    Assert.Equal(10, conns[c].Read().Items!.Count);
+                    Assert.All(conns[c].Read().Items!, v => Assert.Equal(round, v.Text));
+                    Assert.Equal(10, conns[c].Read().Integer);
+                    Assert.True(conns[c].Read().Integer >= 0);
+                    Assert.Equal(0, conns[c].Read().Integer);
+                }
+            }
+        }
+        finally
+        {
+            Array.ForEach(conns, c => c.Dispose());
+        }
+    }
+
     /// <summary>Runs writer and reader threads on their own connections; returns the first torn read seen.</summary>
     private string? RunStress(int writers, int writerOps, Action<Testing.RespConnection, int, int> writer, int readers, int readerOps, Func<Testing.RespConnection, string?> check)
     {

@@ -133,7 +133,7 @@ internal sealed class MSetOp : ShardOp
         : base(r)
     {
         _nx = onlyIfNoneExist;
-        _exists = new bool[Args.Count];
+        _exists = onlyIfNoneExist ? new bool[Args.Count] : [];
         if (Args.Count % 2 == 0)
         {
             EarlyError = Errors.WrongArity(Spec.Name);

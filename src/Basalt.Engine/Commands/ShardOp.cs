@@ -14,7 +14,9 @@ namespace Basalt.Engine.Commands;
 public abstract class ShardOp
 {
     // Each routed key's shard; ushort, since --shards goes up to 1024 (a byte once sent keys of shard 277 to shard 21).
+    // Null while every routed key is on one shard (Shards[0]), the common case, which then allocates no table.
     private ushort[]? _keyShard;
+    private bool _routed;
     private int _keyFirst;
     private int _keyStep;
     private int _keyLast;
@@ -68,7 +70,7 @@ public abstract class ShardOp
 
     public int DatabaseCount { get; }
 
-    /// <summary>Involved shards, ascending: the order the server acquires them in.</summary>
+    /// <summary>Involved shards, ascending: the order the server acquires them in. Never written once set: it may be an array the slot map shares.</summary>
     public int[] Shards { get; protected set; }
 
     /// <summary>An error found while building the op (bad syntax); replied without touching any shard.</summary>
@@ -104,14 +106,14 @@ public abstract class ShardOp
     /// <summary>Adds the hash of each of this op's keys that <paramref name="shard"/> owns (db included) to <paramref name="into"/>.</summary>
     public void KeysOn(int shard, List<ulong> into)
     {
-        if (_keyShard is null)
+        if (!_routed)
         {
             return;
         }
 
         for (var i = _keyFirst; i <= _keyLast; i += _keyStep)
         {
-            if (_keyShard[i] == shard)
+            if (ShardOf(i) == shard)
             {
                 into.Add(LockHash(Db, Args[i]));
             }
@@ -125,7 +127,7 @@ public abstract class ShardOp
     /// </summary>
     public void PrefetchKeys(ShardStore store)
     {
-        if (_keyShard is null || Db >= store.Dbs.Length)
+        if (!_routed || Db >= store.Dbs.Length)
         {
             return;
         }
@@ -134,7 +136,7 @@ public abstract class ShardOp
         var prefetch = default(Keyspace.LookupPrefetch);
         for (var i = _keyFirst; i <= _keyLast; i += _keyStep)
         {
-            if (_keyShard[i] == store.ShardId)
+            if (ShardOf(i) == store.ShardId)
             {
                 prefetch.Add(Args[i]);
                 if (prefetch.IsFull)
@@ -163,7 +165,11 @@ public abstract class ShardOp
     {
     }
 
-    /// <summary>Routes args first, first+step, … as keys and sets <see cref="Shards"/>.</summary>
+    /// <summary>
+    /// Routes args first, first+step, … as keys and sets <see cref="Shards"/>. Keys all on one shard (every key with one
+    /// shard, and most ops at 1 shard) allocate nothing here: <see cref="Shards"/> is then the slot map's shared
+    /// one-shard array.
+    /// </summary>
     protected void RouteKeys(int first, int step, int last = -1)
     {
         if (last < 0)
@@ -171,13 +177,39 @@ public abstract class ShardOp
             last = Args.Count - 1;
         }
 
-        _keyShard = new ushort[Args.Count];
+        _routed = true;
         _keyFirst = first;
         _keyStep = step;
         _keyLast = last;
+        if (first > last)
+        {
+            Shards = [];
+            return;
+        }
+
+        var only = Slots.ShardOf(Args[first]);
+        var i = first + step;
+        while (i <= last && Slots.ShardOf(Args[i]) == only)
+        {
+            i += step;
+        }
+
+        if (i > last)
+        {
+            Shards = Slots.OneShard(only);
+            return;
+        }
+
+        _keyShard = new ushort[Args.Count];
         Span<bool> seen = stackalloc bool[Slots.ShardCount];
-        var distinct = 0;
-        for (var i = first; i <= last; i += step)
+        seen[only] = true;
+        var distinct = 1;
+        for (var k = first; k < i; k += step)
+        {
+            _keyShard[k] = (ushort)only;
+        }
+
+        for (; i <= last; i += step)
         {
             var s = Slots.ShardOf(Args[i]);
             _keyShard[i] = (ushort)s;
@@ -214,8 +246,8 @@ public abstract class ShardOp
     }
 
     /// <summary>True when argument <paramref name="argIndex"/> is a key owned by <paramref name="store"/>.</summary>
-    protected bool Owns(ShardStore store, int argIndex) => _keyShard![argIndex] == store.ShardId;
+    protected bool Owns(ShardStore store, int argIndex) => ShardOf(argIndex) == store.ShardId;
 
     /// <summary>The shard that owns key argument <paramref name="argIndex"/>.</summary>
-    protected int ShardOf(int argIndex) => _keyShard![argIndex];
+    protected int ShardOf(int argIndex) => _keyShard is null ? Shards[0] : _keyShard[argIndex];
 }

@@ -81,6 +81,9 @@ internal sealed unsafe class Connection
     private long _discarded;
     private int _waiting;
 
+    // The coordinator of this connection's last op spanning shards, kept for the next (RunUngrouped).
+    private OpRun? _opRun;
+
     // Groups of the current batch still running (on any loop); see GroupFinished.
     private int _groupsOut;
     private int _batchCount;
@@ -714,8 +717,8 @@ internal sealed unsafe class Connection
             return;
         }
 
-        // An op whose keys are all on this loop's shard, with nothing holding it, runs here and now: no coordinator
-        // (OpRun, its steps and their key lists) is built for it, as OpRun.Start would do the same.
+        // An op whose keys are all on this loop's shard, with nothing holding it, runs here and now, with no coordinator
+        // (OpRun) and no messages: OpRun.Start would do the same through one.
         if (op.Shards.Length == 1 && op.Shards[0] == Loop.Id && Loop.IsFree)
         {
             Loop.RunWholeOp(op, Output);
@@ -723,8 +726,15 @@ internal sealed unsafe class Connection
             return;
         }
 
+        // One op at a time per connection: the last coordinator is reused once its releases have all run (an op spanning
+        // shards then allocates only the op itself), and replaced otherwise.
+        if (_opRun is not { Reusable: true })
+        {
+            _opRun = new OpRun(this);
+        }
+
         _waiting++;
-        if (new OpRun(this, op).Start())
+        if (_opRun.Start(op))
         {
             _waiting--;
             CheckOutputLimit();

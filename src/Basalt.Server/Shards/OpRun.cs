@@ -19,32 +19,54 @@ namespace Basalt.Server.Shards;
 internal sealed class OpRun
 {
     private readonly Connection _conn;
-    private readonly ShardOp _op;
-    private readonly OpStep[] _steps;
+    private ShardOp _op = null!;
+
+    // One step per involved shard, the first StepCount in use; steps are kept and rebound to the next op's shards.
+    private OpStep[] _steps = [];
+    private int _stepCount;
     private int _lockIndex;
     private int _phase;
     private int _pending;
-    private readonly long _start = System.Diagnostics.Stopwatch.GetTimestamp();
+    private long _start;
 
-    public OpRun(Connection conn, ShardOp op)
-    {
-        _conn = conn;
-        _op = op;
-        _steps = new OpStep[op.Shards.Length];
-        for (var i = 0; i < _steps.Length; i++)
-        {
-            _steps[i] = new OpStep(this, op.Shards[i]);
-        }
-    }
+    // Release steps sent and not yet run by their shards: until they have, the steps (and this run, the identity an
+    // exclusive hold is taken by) are not the connection's to reuse. Written by the home loop when it sends a release,
+    // and by each target as the last thing its release does.
+    private int _releasesOut;
+
+    /// <summary>A coordinator for <paramref name="conn"/>'s ops, one at a time; the connection keeps it for the next one (<see cref="Reusable"/>).</summary>
+    public OpRun(Connection conn) => _conn = conn;
+
+    /// <summary>True once every release this run sent has run on its shard: the run may coordinate another op.</summary>
+    public bool Reusable => Volatile.Read(ref _releasesOut) == 0;
 
     public ShardOp Op => _op;
 
     public ShardLoop Home => _conn.Loop;
 
-    /// <summary>Starts the op. Returns true if it already finished (its reply is in the output).</summary>
-    public bool Start()
+    /// <summary>Starts <paramref name="op"/>. Returns true if it already finished (its reply is in the output).</summary>
+    public bool Start(ShardOp op)
     {
-        switch (_op.Shards.Length)
+        _op = op;
+        _start = System.Diagnostics.Stopwatch.GetTimestamp();
+        _lockIndex = 0;
+        _phase = 0;
+        _pending = 0;
+        var shards = op.Shards;
+        if (_steps.Length < shards.Length)
+        {
+            var grown = new OpStep[shards.Length];
+            _steps.CopyTo(grown, 0);
+            _steps = grown;
+        }
+
+        _stepCount = shards.Length;
+        for (var i = 0; i < shards.Length; i++)
+        {
+            (_steps[i] ??= new OpStep(this)).Bind(shards[i]);
+        }
+
+        switch (shards.Length)
         {
             case 0:
                 ReplyAndRecord();
@@ -75,7 +97,7 @@ internal sealed class OpRun
                 _conn.OnOpDone();
                 break;
             case OpStep.StepKind.Hold:
-                if (++_lockIndex < _steps.Length)
+                if (++_lockIndex < _stepCount)
                 {
                     _steps[_lockIndex].Send(OpStep.StepKind.Hold, 0, 0);
                 }
@@ -87,7 +109,7 @@ internal sealed class OpRun
                 break;
             case OpStep.StepKind.HoldAndRun:
             case OpStep.StepKind.RunLast:
-                if (++_lockIndex < _steps.Length)
+                if (++_lockIndex < _stepCount)
                 {
                     SendHold(_lockIndex);
                 }
@@ -124,7 +146,7 @@ internal sealed class OpRun
     private void SendHold(int index)
     {
         var kind = !_op.SinglePhase ? OpStep.StepKind.Hold
-            : index == _steps.Length - 1 ? OpStep.StepKind.RunLast
+            : index == _stepCount - 1 ? OpStep.StepKind.RunLast
             : OpStep.StepKind.HoldAndRun;
         _steps[index].Send(kind, 0, 0);
     }
@@ -132,13 +154,13 @@ internal sealed class OpRun
     private void StartPhase(int phase)
     {
         _phase = phase;
-        Volatile.Write(ref _pending, _steps.Length);
+        Volatile.Write(ref _pending, _stepCount);
 
         // Every shard is held: phase 0 is the op's first part to run, and its clock is the one every phase reads.
         _op.StampStart(Home.ClockNow());
-        foreach (var s in _steps)
+        for (var i = 0; i < _stepCount; i++)
         {
-            s.Send(OpStep.StepKind.Phase, phase, 0);
+            _steps[i].Send(OpStep.StepKind.Phase, phase, 0);
         }
     }
 
@@ -146,21 +168,31 @@ internal sealed class OpRun
     {
         // Reply while every shard is still held: the reply reflects one atomic point.
         ReplyAndRecord();
-        foreach (var s in _steps)
+        for (var i = 0; i < _stepCount; i++)
         {
-            if (s.Kind != OpStep.StepKind.RunLast)
+            if (_steps[i].Kind != OpStep.StepKind.RunLast)
             {
-                s.Send(OpStep.StepKind.Release, 0, 0);
+                Interlocked.Increment(ref _releasesOut);
+                _steps[i].Send(OpStep.StepKind.Release, 0, 0);
             }
         }
 
+        // Last: the connection may start its next op here, on this run if every release above already ran.
         _conn.OnOpDone();
     }
+
+    /// <summary>A release has run on its shard. Its step is touched no more after this.</summary>
+    public void ReleaseDone() => Interlocked.Decrement(ref _releasesOut);
 }
 
 /// <summary>One message of an <see cref="OpRun"/> to one shard: hold it, run a phase, run the whole op, or release it.</summary>
-internal sealed class OpStep(OpRun run, int shard) : ShardWork
+internal sealed class OpStep(OpRun run) : ShardWork
 {
+    private int _shard;
+
+    /// <summary>Points this step at <paramref name="shard"/> for its run's next op; only while no message of it is out.</summary>
+    public void Bind(int shard) => _shard = shard;
+
     public enum StepKind
     {
         Hold,
@@ -205,10 +237,10 @@ internal sealed class OpStep(OpRun run, int shard) : ShardWork
         if (TakesKeys(kind))
         {
             _keyHashes.Clear();
-            run.Op.KeysOn(shard, _keyHashes);
+            run.Op.KeysOn(_shard, _keyHashes);
         }
 
-        var target = run.Home.Server.Loops[shard];
+        var target = run.Home.Server.Loops[_shard];
         if (kind == StepKind.Release && !target.OnLoopThread)
         {
             // Nothing waits on a release but work queued behind the hold: the target wakes for it only then.
@@ -294,6 +326,7 @@ internal sealed class OpStep(OpRun run, int shard) : ShardWork
                     loop.Locks.ReleaseExclusive(run);
                 }
 
+                run.ReleaseDone();
                 return;
         }
 
