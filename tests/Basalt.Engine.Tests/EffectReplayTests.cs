@@ -155,7 +155,7 @@ public sealed class EffectReplayTests
         var list = new List<(string, string, long)>();
         foreach (var e in db.Table)
         {
-            list.Add((Encoding.UTF8.GetString(e.Key), Encoding.UTF8.GetString((byte[])e.Value), e.ExpireAtMs));
+            list.Add((Encoding.UTF8.GetString(e.Key), Encoding.UTF8.GetString(e.StringBytes), e.ExpireAtMs));
         }
 
         list.Sort();

@@ -63,7 +63,7 @@ public static class KeyCommands
 
     public static ReadOnlySpan<byte> TypeName(Entry e) => e.Value switch
     {
-        byte[] => "string"u8,
+        byte[] or GrowableString => "string"u8,
         _ => "none"u8,
     };
 
@@ -298,7 +298,7 @@ public static class KeyCommands
         }
 
         // Redis shares the integer objects 0..9999 and reports them with refcount INT_MAX.
-        var shared = e.Encoding == StringEncoding.Int && Numbers.TryParseLong((byte[])e.Value, out var v)
+        var shared = e.Encoding == StringEncoding.Int && Numbers.TryParseLong(e.StringBytes, out var v)
             && v >= 0 && v < StringEncodings.SharedIntegers;
         ctx.Reply.Integer(shared ? int.MaxValue : 1);
     }

@@ -259,7 +259,7 @@ internal sealed class CopyOp : ShardOp
         {
             if (Owns(store, 1) && store.Dbs[Db].Read(Args[1], NowMs) is { } e)
             {
-                _clone = e.Value is byte[] s ? s.Clone() : e.Value;
+                _clone = e.IsString ? e.StringCopy() : e.Value;
                 // Redis's dupStringObject gives the copy an object of its own, never a shared integer.
                 _encoding = e.Encoding == StringEncoding.Int ? StringEncoding.IntPrivate : e.Encoding;
                 _expireAt = e.ExpireAtMs;

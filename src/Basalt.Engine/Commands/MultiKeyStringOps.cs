@@ -16,8 +16,9 @@ internal sealed class MGetOp : ShardOp
 
     public override bool KeyScoped => true;
 
-    // One shard: each key's value, read where the reply is written.
-    private readonly byte[]?[]? _values;
+    // One shard: each key's entry if it holds a string, read where the reply is written (Run and Reply run back to back
+    // on that shard's thread).
+    private readonly Entry?[]? _values;
 
     // Several shards: each shard's reply bytes for its found keys, and for each key its bulk's start and end there (an
     // end of 0 is a key not found: a bulk is never empty).
@@ -35,7 +36,7 @@ internal sealed class MGetOp : ShardOp
         }
         else
         {
-            _values = new byte[]?[Args.Count];
+            _values = new Entry?[Args.Count];
         }
     }
 
@@ -50,18 +51,21 @@ internal sealed class MGetOp : ShardOp
                 continue;
             }
 
-            var value = db.Read(Args[i], NowMs)?.Value as byte[];
-            if (_values is not null)
+            var e = db.Read(Args[i], NowMs);
+            if (e is not { IsString: true })
             {
-                _values[i] = value;
                 continue;
             }
 
-            if (value is not null)
+            if (_values is not null)
+            {
+                _values[i] = e;
+            }
+            else
             {
                 part ??= new ReplyBuffer(256);
                 _bounds![2 * i] = part.Length;
-                part.Bulk(value);
+                part.Bulk(e.StringBytes);
                 _bounds[(2 * i) + 1] = part.Length;
             }
         }
@@ -79,9 +83,9 @@ internal sealed class MGetOp : ShardOp
         {
             if (_values is not null)
             {
-                if (_values[i] is { } v)
+                if (_values[i] is { } e)
                 {
-                    reply.Bulk(v);
+                    reply.Bulk(e.StringBytes);
                 }
                 else
                 {
@@ -212,8 +216,8 @@ internal sealed class LcsOp : ShardOp
             if (Owns(store, i))
             {
                 var e = db.Read(Args[i], NowMs);
-                _wrongType[i] = e is not null && e.Value is not byte[];
-                _values[i] = e?.Value is byte[] s ? (Shards.Length > 1 ? (byte[])s.Clone() : s) : [];
+                _wrongType[i] = e is not null && !e.IsString;
+                _values[i] = e is { IsString: true } ? (Shards.Length > 1 || e.Value is not byte[] ? e.StringCopy() : (byte[])e.Value) : [];
             }
         }
     }

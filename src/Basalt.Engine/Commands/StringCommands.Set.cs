@@ -89,7 +89,7 @@ public static partial class StringCommands
         }
 
         var needString = (flags & (SetFlags.Get | SetFlags.IfEq | SetFlags.IfNe)) != 0;
-        if (needString && existing is not null && existing.Value is not byte[])
+        if (needString && existing is not null && !existing.IsString)
         {
             ctx.Reply.Error(Errors.WrongType);
             return;
@@ -103,7 +103,7 @@ public static partial class StringCommands
             }
             else
             {
-                ctx.Reply.Bulk((byte[])existing.Value);
+                ctx.Reply.Bulk(existing.StringBytes);
             }
         }
 
@@ -111,8 +111,8 @@ public static partial class StringCommands
         {
             _ when (flags & SetFlags.Nx) != 0 => existing is null,
             _ when (flags & SetFlags.Xx) != 0 => existing is not null,
-            _ when (flags & SetFlags.IfEq) != 0 => existing is not null && ctx.Args[compareArg].SequenceEqual((byte[])existing.Value),
-            _ when (flags & SetFlags.IfNe) != 0 => existing is null || !ctx.Args[compareArg].SequenceEqual((byte[])existing.Value),
+            _ when (flags & SetFlags.IfEq) != 0 => existing is not null && ctx.Args[compareArg].SequenceEqual(existing.StringBytes),
+            _ when (flags & SetFlags.IfNe) != 0 => existing is null || !ctx.Args[compareArg].SequenceEqual(existing.StringBytes),
             _ => true,
         };
 

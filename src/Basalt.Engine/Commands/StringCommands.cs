@@ -123,7 +123,7 @@ public static partial class StringCommands
 
     private static Entry? CheckString(ref CommandContext ctx, Entry? e, out bool wrongType)
     {
-        wrongType = e is not null && e.Value is not byte[];
+        wrongType = e is not null && !e.IsString;
         if (wrongType)
         {
             ctx.Reply.Error(Errors.WrongType);
@@ -147,7 +147,7 @@ public static partial class StringCommands
         }
         else
         {
-            ctx.Reply.Bulk((byte[])e.Value);
+            ctx.Reply.Bulk(e.StringBytes);
         }
     }
 
@@ -192,7 +192,7 @@ public static partial class StringCommands
         }
         else
         {
-            ctx.Reply.Bulk((byte[])e.Value);
+            ctx.Reply.Bulk(e.StringBytes);
         }
 
         ctx.Db.SetString(ctx.Args[1], ctx.Args[2], -1, keepTtl: false, ctx.NowMs);
@@ -212,7 +212,7 @@ public static partial class StringCommands
             return;
         }
 
-        ctx.Reply.Bulk((byte[])e.Value);
+        ctx.Reply.Bulk(e.StringBytes);
         ctx.Db.Remove(e);
     }
 
@@ -264,7 +264,7 @@ public static partial class StringCommands
             return;
         }
 
-        ctx.Reply.Bulk((byte[])e.Value);
+        ctx.Reply.Bulk(e.StringBytes);
         if (haveExpire && at <= ctx.NowMs)
         {
             ctx.Db.Remove(e);
@@ -295,20 +295,28 @@ public static partial class StringCommands
             return;
         }
 
-        var old = (byte[])e.Value;
-        if (ExceedsMaxString(ref ctx, old.Length, add.Length))
+        var length = e.StringBytes.Length;
+        if (ExceedsMaxString(ref ctx, length, add.Length))
         {
             ctx.Reply.Error(Errors.StringTooLong);
             return;
         }
 
-        var next = new byte[old.Length + add.Length];
-        old.CopyTo(next, 0);
-        add.CopyTo(next.AsSpan(old.Length));
-        e.Value = next;
+        // Greedy growth, as Redis's sdscatlen: the first APPEND to a key makes its value growable.
+        if (e.Value is GrowableString g)
+        {
+            g.Append(add);
+        }
+        else
+        {
+            g = new GrowableString(e.StringBytes, (long)length + add.Length);
+            g.Append(add);
+            e.Value = g;
+        }
+
         e.Encoding = StringEncoding.Raw;
         ctx.Db.ValueChanged(e);
-        ctx.Reply.Integer(next.Length);
+        ctx.Reply.Integer(g.Length);
     }
 
     private static void StrLen(ref CommandContext ctx)
@@ -316,7 +324,7 @@ public static partial class StringCommands
         var e = FindString(ref ctx, ctx.Args[1], out var wrong);
         if (!wrong)
         {
-            ctx.Reply.Integer(e is null ? 0 : ((byte[])e.Value).Length);
+            ctx.Reply.Integer(e is null ? 0 : e.StringBytes.Length);
         }
     }
 
@@ -357,7 +365,7 @@ public static partial class StringCommands
         }
 
         long current = 0;
-        if (e is not null && !Numbers.TryParseLong((byte[])e.Value, out current))
+        if (e is not null && !Numbers.TryParseLong(e.StringBytes, out current))
         {
             ctx.Reply.Error(Errors.NotInteger);
             return;
@@ -378,8 +386,7 @@ public static partial class StringCommands
         }
         else
         {
-            var old = (byte[])e.Value;
-            if (old.Length == n)
+            if (e.Value is byte[] old && old.Length == n)
             {
                 text[..n].CopyTo(old);
             }
@@ -404,7 +411,7 @@ public static partial class StringCommands
         }
 
         var current = LongDouble.Zero;
-        if ((e is not null && !LongDouble.TryParse((byte[])e.Value, out current)) || !LongDouble.TryParse(ctx.Args[2], out var by))
+        if ((e is not null && !LongDouble.TryParse(e.StringBytes, out current)) || !LongDouble.TryParse(ctx.Args[2], out var by))
         {
             ctx.Reply.Error(Errors.NotFloat);
             return;
@@ -446,7 +453,7 @@ public static partial class StringCommands
             return;
         }
 
-        var s = e is null ? [] : (byte[])e.Value;
+        var s = e is null ? [] : e.StringBytes;
         long len = s.Length;
 
         // Redis 7.0 getrangeCommand's clamping, including its quirks.
@@ -487,7 +494,7 @@ public static partial class StringCommands
             return;
         }
 
-        ctx.Reply.Bulk(s.AsSpan((int)start, (int)(end - start + 1)));
+        ctx.Reply.Bulk(s.Slice((int)start, (int)(end - start + 1)));
     }
 
     /// <summary>
@@ -540,10 +547,10 @@ public static partial class StringCommands
             return;
         }
 
-        var old = (byte[])e.Value;
+        var length = e.StringBytes.Length;
         if (value.IsEmpty)
         {
-            ctx.Reply.Integer(old.Length);
+            ctx.Reply.Integer(length);
             return;
         }
 
@@ -553,18 +560,25 @@ public static partial class StringCommands
             return;
         }
 
-        var needed = (int)Math.Max(old.Length, offset + value.Length);
-        var buf = old;
-        if (needed > old.Length)
+        // Within the string it is written in place; past its end the value grows greedily, as Redis's sdsgrowzero.
+        var end = offset + value.Length;
+        if (e.Value is byte[] exact && end <= exact.Length)
         {
-            buf = new byte[needed];
-            old.CopyTo(buf, 0);
+            value.CopyTo(exact.AsSpan((int)offset));
+        }
+        else
+        {
+            if (e.Value is not GrowableString g)
+            {
+                e.Value = g = new GrowableString(e.StringBytes, Math.Max(length, end));
+            }
+
+            g.Write(offset, value);
+            length = g.Length;
         }
 
-        value.CopyTo(buf.AsSpan((int)offset));
-        e.Value = buf;
         e.Encoding = StringEncoding.Raw;
         ctx.Db.ValueChanged(e);
-        ctx.Reply.Integer(buf.Length);
+        ctx.Reply.Integer(Math.Max(length, end));
     }
 }

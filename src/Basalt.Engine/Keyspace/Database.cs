@@ -190,9 +190,9 @@ public sealed class Database
 
     private void EmitValue(Entry e)
     {
-        if (e.Value is byte[] s)
+        if (e.IsString)
         {
-            _store.Effects.Emit(EffectKind.SetString, Index, e.Key, s, e.ExpireAtMs);
+            _store.Effects.Emit(EffectKind.SetString, Index, e.Key, e.StringBytes, e.ExpireAtMs);
         }
     }
 

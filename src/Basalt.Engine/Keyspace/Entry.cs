@@ -25,8 +25,21 @@ public sealed class Entry
 
     public ulong Hash { get; }
 
-    /// <summary>The value: <c>byte[]</c> for strings; other types come with their families.</summary>
+    /// <summary>
+    /// The value: for strings an exact-length <c>byte[]</c>, or a <see cref="GrowableString"/> once APPEND or SETRANGE
+    /// changed it; other types come with their families. Read strings through <see cref="IsString"/> and
+    /// <see cref="StringBytes"/>, which know both forms.
+    /// </summary>
     public object Value { get; set; }
+
+    /// <summary>True when the value is a string, in either form.</summary>
+    public bool IsString => Value is byte[] or GrowableString;
+
+    /// <summary>The string value's bytes; only for a string (<see cref="IsString"/>).</summary>
+    public ReadOnlySpan<byte> StringBytes => Value is byte[] b ? b : ((GrowableString)Value).Span;
+
+    /// <summary>An exact-length copy of the string value (COPY's duplicate, as Redis's dupStringObject).</summary>
+    public byte[] StringCopy() => StringBytes.ToArray();
 
     /// <summary>Absolute unix time in ms, or -1 for no expiry. Absolute so the WAL can record it as is.</summary>
     public long ExpireAtMs { get; set; } = -1;
