@@ -217,7 +217,7 @@ internal sealed class LcsOp : ShardOp
             {
                 var e = db.Read(Args[i], NowMs);
                 _wrongType[i] = e is not null && !e.IsString;
-                _values[i] = e is { IsString: true } ? (Shards.Length > 1 || e.Value is not byte[]? e.StringCopy() : (byte[])e.Value) : [];
+                _values[i] = e is not { IsString: true } ? [] : e.Value is byte[] exact && Shards.Length == 1 ? exact : e.StringCopy();
             }
         }
     }
