@@ -109,6 +109,50 @@ public sealed class KeyHoldTests
     /// no expiry timer): the release must wake it, or the GET is never answered.
     /// </summary>
     [Fact]
+    public void A_scan_answered_from_its_cursor_s_shard_does_not_take_the_shards_after_it()
+    {
+        using var server = ServerProcess.StartBasalt("--shards", "2", "--enable-debug-command", "yes");
+        var byLoop = ConnectionsByLoop(server, shards: 2, perLoop: 1);
+        var (scanner, sleeper) = (byLoop[0][0], byLoop[1][0]);
+        try
+        {
+            var keys = Enumerable.Range(0, 100).Select(i => KeyOn(0, "scan" + i.ToString(CultureInfo.InvariantCulture))).Distinct().ToList();
+            Assert.Equal("OK", scanner.Call(keys.SelectMany(k => new[] { k, "v" }).Prepend("MSET").ToArray()).Text);
+            Assert.Equal("OK", sleeper.Call("SET", KeyOn(1, "far"), "v").Text);
+
+            // Shard 1's loop sleeps. A SCAN from cursor 0 finds its COUNT in shard 0 and stops there: it answers at
+            // once, with a cursor still in shard 0 (low bit 0), instead of waiting to take shard 1 as well.
+            sleeper.SendRaw(RespConnection.Encode("DEBUG", "SLEEP", "2.5"));
+            Thread.Sleep(100);
+            var watch = Stopwatch.StartNew();
+            var reply = scanner.Call("SCAN", "0", "COUNT", "10");
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1.5), $"SCAN took {watch.Elapsed}");
+            var cursor = ulong.Parse(reply.Items![0].Text!, CultureInfo.InvariantCulture);
+            Assert.NotEqual(0UL, cursor);
+            Assert.Equal(0UL, cursor & 1);
+            Assert.All(reply.Items[1].Items!, k => Assert.Contains(k.Text, keys));
+
+            // A SCAN that reaches the end of shard 0 goes on into shard 1, and so waits for it.
+            sleeper.SendRaw(RespConnection.Encode("DEBUG", "SLEEP", "0"));
+            Assert.Equal("OK", sleeper.Read().Text);
+            Assert.Equal("OK", sleeper.Read().Text);
+            sleeper.SendRaw(RespConnection.Encode("DEBUG", "SLEEP", "1"));
+            Thread.Sleep(100);
+            watch.Restart();
+            var all = scanner.Call("SCAN", "0", "COUNT", "1000");
+            Assert.True(watch.Elapsed > TimeSpan.FromSeconds(0.5), $"SCAN over both shards took only {watch.Elapsed}");
+            Assert.Equal("0", all.Items![0].Text);
+            Assert.Equal(keys.Count + 1, all.Items[1].Items!.Count);
+            Assert.Equal("OK", sleeper.Read().Text);
+        }
+        finally
+        {
+            scanner.Dispose();
+            sleeper.Dispose();
+        }
+    }
+
+    [Fact]
     public void A_release_wakes_the_shard_where_work_waits_behind_the_hold()
     {
         using var server = ServerProcess.StartBasalt("--shards", "3", "--enable-debug-command", "yes");

@@ -92,6 +92,8 @@ public static class KeyspaceOps
         private ulong _cursor;
         private ulong _next;
 
+        public override bool SequentialShards => true;
+
         public ScanOp(in OpRequest r)
             : base(r)
         {
@@ -144,7 +146,8 @@ public static class KeyspaceOps
                 return;
             }
 
-            // The shards from the cursor's on: each phase scans the next one while the call has budget left.
+            // The shards from the cursor's on: each phase scans the next one while the call has budget left, and the
+            // server takes each shard only when its phase is due (SequentialShards).
             var shards = new int[Slots.ShardCount - _first];
             for (var i = 0; i < shards.Length; i++)
             {

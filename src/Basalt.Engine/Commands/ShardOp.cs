@@ -97,6 +97,14 @@ public abstract class ShardOp
     public virtual bool SinglePhase => false;
 
     /// <summary>
+    /// True when phase <c>p</c> runs on <c>Shards[p]</c> alone and the op may stop after any phase (SCAN, which walks
+    /// shards in order until its COUNT is met). The server then takes the shards one by one, in ascending order, each
+    /// just before its phase, and never takes those after the phase the op stopped at: a SCAN answered from its
+    /// cursor's shard holds that shard only. Earlier shards stay held until the reply is written, as in any op.
+    /// </summary>
+    public virtual bool SequentialShards => false;
+
+    /// <summary>
     /// True when the op reads and writes only its routed keys, in the op's database, in every phase. A
     /// shard then holds just those keys for it (see <see cref="KeysOn"/>) until the op ends, and commands
     /// on other keys keep running there. An op that looks at the whole keyspace holds whole shards.

@@ -75,6 +75,13 @@ internal sealed class OpRun
                 _steps[0].Send(OpStep.StepKind.Whole, 0, _conn.Output.Protocol);
                 return false;
             default:
+                if (op.SequentialShards)
+                {
+                    // Phase 0 runs on the first shard alone, held as it runs; later shards are taken only if needed.
+                    _steps[0].Send(OpStep.StepKind.HoldAndRun, 0, 0);
+                    return false;
+                }
+
                 SendHold(0);
                 return false;
         }
@@ -104,6 +111,21 @@ internal sealed class OpRun
                 else
                 {
                     StartPhase(0);
+                }
+
+                break;
+            case OpStep.StepKind.HoldAndRun when _op.SequentialShards:
+                // Phase _lockIndex ran on the shard just taken: take the next one and run the next phase there, or
+                // stop, releasing only the shards taken so far.
+                if (_op.Failure is null && _lockIndex + 1 < _stepCount && Home.ContinueOp(_op, _lockIndex))
+                {
+                    _phase = ++_lockIndex;
+                    _steps[_lockIndex].Send(OpStep.StepKind.HoldAndRun, _phase, 0);
+                }
+                else
+                {
+                    _stepCount = _lockIndex + 1;
+                    Finish();
                 }
 
                 break;
@@ -334,12 +356,15 @@ internal sealed class OpStep(OpRun run) : ShardWork
         run.Home.PostOrRun(this);
     }
 
-    /// <summary>A single-phase op's part on this shard, unless a shard before it failed: the op is then only held and released.</summary>
+    /// <summary>
+    /// The op's part on this shard (a single-phase op's phase 0, or a sequential op's phase for this shard), unless a
+    /// shard before it failed: the op is then only held and released.
+    /// </summary>
     private void RunUnlessFailed(ShardLoop loop)
     {
         if (run.Op.Failure is null)
         {
-            loop.RunOpPhase(run.Op, 0);
+            loop.RunOpPhase(run.Op, _phase);
         }
     }
 }
