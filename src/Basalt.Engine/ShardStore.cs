@@ -69,6 +69,36 @@ public sealed class ShardStore
 
     public Random Rng { get; } = new();
 
+    /// <summary>Dropped bytes are reported to <see cref="Reclaim"/> in chunks of at least this much.</summary>
+    public const long DropReportChunk = 1L << 20;
+
+    private long _dropped;
+
+    /// <summary>
+    /// Told, on the shard's thread, of the values this shard drops (deleted, expired, overwritten, outgrown by APPEND)
+    /// in chunks of <see cref="DropReportChunk"/>, and of databases with keys flushed. The server answers with a
+    /// garbage collection when enough is dropped (<c>MemoryReclaimer</c>): dropped values are garbage on the managed
+    /// heap, which INFO used_memory counts, and which an idle server would otherwise keep, since nothing else collects it.
+    /// </summary>
+    public IReclaimSink? Reclaim { get; set; }
+
+    /// <summary>
+    /// Counts <paramref name="bytes"/> of values dropped, or of the shard's loop's big managed buffers given back (a
+    /// connection's input past 1 MB); see <see cref="Reclaim"/>.
+    /// </summary>
+    public void Dropped(long bytes)
+    {
+        _dropped += bytes;
+        if (_dropped >= DropReportChunk)
+        {
+            Reclaim?.Dropped(_dropped);
+            _dropped = 0;
+        }
+    }
+
+    /// <summary>A database with keys was emptied at once (FLUSHDB, FLUSHALL): its values are all garbage.</summary>
+    public void Flushed() => Reclaim?.Flushed();
+
     /// <summary>Set for the duration of a command from a client in CLIENT NO-TOUCH mode.</summary>
     public bool NoTouch { get; set; }
 
@@ -125,4 +155,12 @@ public sealed class ShardStore
 
         return false;
     }
+}
+
+/// <summary>Where a shard reports the memory it drops (<see cref="ShardStore.Reclaim"/>). Called on the shard's thread; must return at once.</summary>
+public interface IReclaimSink
+{
+    void Dropped(long bytes);
+
+    void Flushed();
 }

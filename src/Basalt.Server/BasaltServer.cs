@@ -85,6 +85,7 @@ public sealed class BasaltServer : IAsyncDisposable
         Commands = CommandRegistry.Build();
         testCommands?.Invoke(Commands);
         Slots = new SlotMap(config.Shards);
+        Reclaimer = new MemoryReclaimer();
         Metrics = new ServerMetrics(this);
         Exporter = config.AdminPort != 0 ? new PrometheusExporter(Metrics.Meter) : null;
         Loops = new ShardLoop[config.Shards];
@@ -118,6 +119,9 @@ public sealed class BasaltServer : IAsyncDisposable
     public Readiness Readiness { get; } = new();
 
     public ServerMetrics Metrics { get; }
+
+    /// <summary>Asks for a garbage collection when the shards have dropped many values (see <see cref="MemoryReclaimer"/>).</summary>
+    internal MemoryReclaimer Reclaimer { get; }
 
     /// <summary>The /metrics exporter; null when the admin port is off.</summary>
     public PrometheusExporter? Exporter { get; }
@@ -375,6 +379,7 @@ public sealed class BasaltServer : IAsyncDisposable
             }
         }
 
+        Reclaimer.Dispose();
         _ownedLogs?.Dispose();
     }
 

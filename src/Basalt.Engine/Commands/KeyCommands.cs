@@ -247,7 +247,7 @@ public static class KeyCommands
         }
 
         var expireAt = e.ExpireAtMs;
-        ctx.Db.Remove(e);
+        ctx.Db.Remove(e, valueMoves: true);
         dst.Insert(e.Key, e.Value, e.Encoding, expireAt, ctx.Store.LruClockSec - e.LastAccessSec);
         ctx.Reply.Integer(1);
     }

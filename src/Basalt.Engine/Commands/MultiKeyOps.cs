@@ -156,7 +156,7 @@ internal sealed class RenameOp : ShardOp
                 {
                     var e = db.Find(Args[1], NowMs)!;
                     (_value, _encoding, _expireAt, _idleSec) = (e.Value, e.Encoding, e.ExpireAtMs, store.LruClockSec - e.LastAccessSec);
-                    db.Remove(e);
+                    db.Remove(e, valueMoves: true);
                 }
 
                 break;

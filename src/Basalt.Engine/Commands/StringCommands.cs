@@ -303,15 +303,16 @@ public static partial class StringCommands
         }
 
         // Greedy growth, as Redis's sdscatlen: the first APPEND to a key makes its value growable.
-        if (e.Value is GrowableString g)
+        var held = e.ValueBytes;
+        if (e.Value is not GrowableString g)
         {
-            g.Append(add);
+            e.Value = g = new GrowableString(e.StringBytes, (long)length + add.Length);
         }
-        else
+
+        g.Append(add);
+        if (g.Capacity != held)
         {
-            g = new GrowableString(e.StringBytes, (long)length + add.Length);
-            g.Append(add);
-            e.Value = g;
+            ctx.Store.Dropped(held);
         }
 
         e.Encoding = StringEncoding.Raw;
@@ -392,6 +393,7 @@ public static partial class StringCommands
             }
             else
             {
+                ctx.Store.Dropped(e.ValueBytes);
                 e.Value = text[..n].ToArray();
             }
 
@@ -432,6 +434,7 @@ public static partial class StringCommands
         }
         else
         {
+            ctx.Store.Dropped(e.ValueBytes);
             e.Value = text;
             e.Encoding = StringEncodings.OfText(text);
             ctx.Db.ValueChanged(e);
@@ -568,6 +571,7 @@ public static partial class StringCommands
         }
         else
         {
+            var held = e.ValueBytes;
             if (e.Value is not GrowableString g)
             {
                 e.Value = g = new GrowableString(e.StringBytes, Math.Max(length, end));
@@ -575,6 +579,10 @@ public static partial class StringCommands
 
             g.Write(offset, value);
             length = g.Length;
+            if (g.Capacity != held)
+            {
+                ctx.Store.Dropped(held);
+            }
         }
 
         e.Encoding = StringEncoding.Raw;

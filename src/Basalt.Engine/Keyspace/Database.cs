@@ -91,6 +91,7 @@ public sealed class Database
             }
             else
             {
+                _store.Dropped(e.ValueBytes);
                 e.Value = value.ToArray();
             }
 
@@ -139,8 +140,19 @@ public sealed class Database
         return true;
     }
 
-    public void Remove(Entry e)
+    public void Remove(Entry e) => Remove(e, valueMoves: false);
+
+    /// <summary>
+    /// Removes <paramref name="e"/> from the table. <paramref name="valueMoves"/>: its value goes on under another key
+    /// (RENAME, MOVE), so it is not counted as dropped.
+    /// </summary>
+    public void Remove(Entry e, bool valueMoves)
     {
+        if (!valueMoves)
+        {
+            _store.Dropped(e.ValueBytes + e.Key.Length);
+        }
+
         SetExpiryIndex(e, -1);
         Table.Remove(e);
         _store.Effects.Emit(EffectKind.Delete, Index, e.Key, default, -1);
@@ -154,6 +166,11 @@ public sealed class Database
 
     public void Flush()
     {
+        if (Table.Count > 0)
+        {
+            _store.Flushed();
+        }
+
         Table = new KeyTable();
         _volatile = new Entry[16];
         VolatileCount = 0;

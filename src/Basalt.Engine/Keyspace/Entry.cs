@@ -38,6 +38,14 @@ public sealed class Entry
     /// <summary>The string value's bytes; only for a string (<see cref="IsString"/>).</summary>
     public ReadOnlySpan<byte> StringBytes => Value is byte[] b ? b : ((GrowableString)Value).Span;
 
+    /// <summary>Bytes the value holds on the heap: an array's length, or a growable string's whole buffer; 0 for other types.</summary>
+    public long ValueBytes => Value switch
+    {
+        byte[] b => b.Length,
+        GrowableString g => g.Capacity,
+        _ => 0,
+    };
+
     /// <summary>An exact-length copy of the string value (COPY's duplicate, as Redis's dupStringObject).</summary>
     public byte[] StringCopy() => StringBytes.ToArray();
 

@@ -64,6 +64,7 @@ public sealed class ServerMetrics : IDisposable
         // run made, which is how invariant 7 (hot paths don't allocate) is checked on a running server.
         Meter.CreateObservableCounter("basalt.runtime.allocated", static () => GC.GetTotalAllocatedBytes(precise: false), "By", "Bytes allocated on the managed heap since the process started, by every thread.");
         Meter.CreateObservableCounter("basalt.runtime.gc.collections", static () => GcCollections(), "{collection}", "Garbage collections since the process started, by generation (a generation-2 collection counts in 0 and 1 too, as GC.CollectionCount does).");
+        Meter.CreateObservableCounter("basalt.runtime.gc.reclaims", () => server.Reclaimer.Collections, "{collection}", "Background collections the server asked for after its shards dropped many values (MemoryReclaimer).");
         Meter.CreateObservableCounter("basalt.runtime.gc.pause", static () => GC.GetTotalPauseDuration().TotalSeconds, "s", "Time the garbage collector paused the process since it started.");
     }
 

@@ -1001,6 +1001,12 @@ internal sealed unsafe class Connection
                     Compact(noteUse: false);
                 }
 
+                // A big input buffer is a managed array: given back, it is garbage, counted as the shard's dropped values are.
+                if (_in.Length > BufferPool.MaxPooled && (_inLen == 0 || (_inLen <= BufferPool.MaxPooled / 2 && _parser.BytesWanted <= BufferPool.MaxPooled)))
+                {
+                    Loop.Store.Dropped(_in.Length);
+                }
+
                 if (_inLen == 0 && _in.Length > BufferPool.MaxPooled)
                 {
                     BufferPool.Return(_in);

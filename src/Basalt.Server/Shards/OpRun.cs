@@ -70,6 +70,7 @@ internal sealed class OpRun
         {
             case 0:
                 ReplyAndRecord();
+                LetGoOfOp();
                 return true;
             case 1:
                 _steps[0].Send(OpStep.StepKind.Whole, 0, _conn.Output.Protocol);
@@ -101,6 +102,7 @@ internal sealed class OpRun
             case OpStep.StepKind.Whole:
                 _conn.TakeOpReply(step.Reply!.WrittenSpan);
                 step.ReleaseReply();
+                LetGoOfOp();
                 _conn.OnOpDone();
                 break;
             case OpStep.StepKind.Hold:
@@ -200,8 +202,15 @@ internal sealed class OpRun
         }
 
         // Last: the connection may start its next op here, on this run if every release above already ran.
+        LetGoOfOp();
         _conn.OnOpDone();
     }
+
+    /// <summary>
+    /// Drops the finished op, which points into the connection's input (its arguments): a run kept for the next op
+    /// would otherwise keep a big input buffer alive after the connection gave it back.
+    /// </summary>
+    private void LetGoOfOp() => _op = null!;
 
     /// <summary>A release has run on its shard. Its step is touched no more after this.</summary>
     public void ReleaseDone() => Interlocked.Decrement(ref _releasesOut);
@@ -244,10 +253,18 @@ internal sealed class OpStep(OpRun run) : ShardWork
     private int _phase;
     private bool _returning;
 
-    private bool KeyScoped => run.Op.KeyScoped;
+    // The op's KeyScoped, read when the step is sent: a release runs after its run has let go of the op.
+    private bool _keyScoped;
+
+    private bool KeyScoped => _keyScoped;
 
     public void Send(StepKind kind, int phase, int protocol)
     {
+        if (kind != StepKind.Release)
+        {
+            _keyScoped = run.Op.KeyScoped;
+        }
+
         Kind = kind;
         _phase = phase;
         _returning = false;

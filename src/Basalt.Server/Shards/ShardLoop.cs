@@ -83,7 +83,7 @@ internal sealed unsafe class ShardLoop : IDisposable
     {
         Server = server;
         Id = id;
-        Store = new ShardStore(id, server.Options.Databases) { Limits = server.Limits };
+        Store = new ShardStore(id, server.Options.Databases) { Limits = server.Limits, Reclaim = server.Reclaimer };
         Stats = new LoopStats(server.Commands.AllById.Count);
         Gauges = new ShardGauges(server.Options.Databases);
         _commandDuration = server.Metrics.CommandDuration;

@@ -143,6 +143,12 @@ internal sealed unsafe class CommandGroup : ShardWork
 
         Returning = false;
         Array.Clear(_specs, 0, _specs.Length);
+
+        // The connection's input and argument tables may be given back once this batch is answered (Connection.OnTrimDue):
+        // a group that kept pointing at them kept a 100 MB input buffer alive after a client's one big SET.
+        _buffer = [];
+        _offsets = [];
+        _lengths = [];
     }
 
     public override bool BypassesHold(ShardLoop loop) => Returning;
