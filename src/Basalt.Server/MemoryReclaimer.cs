@@ -15,8 +15,10 @@ namespace Basalt.Server;
 /// <list type="bullet">
 /// <item>a collection as soon as allowed, once they reach a quarter of the heap (at least 64 MB), or at a flush of a
 /// database with keys while the heap holds at least 64 MB;</item>
-/// <item>a collection 200 ms after the drops stop, once they reach 1/64 of the heap (at least 1 MB): the tail of a
-/// burst of deletes, which the first rule would leave, is collected once the burst is over.</item>
+/// <item>a collection 1 s after the drops stop, once they reach 1/16 of the heap (at least 1 MB): the tail of a burst of
+/// deletes, which the first rule would leave, is collected once the burst is over. Drops that go on (a cache whose keys
+/// expire all the time) keep pushing it back, so steady churn is left to the first rule and to the runtime's own
+/// collections, which its allocations bring.</item>
 /// </list>
 /// Collections start at least <see cref="MinInterval"/> apart, from a one-shot timer on a thread-pool thread, so no
 /// loop waits; each is a background (concurrent) gen-2 collection, whose pauses are short. Requests while one is due
@@ -30,7 +32,7 @@ internal sealed class MemoryReclaimer : IReclaimSink, IDisposable
     public static readonly TimeSpan MinInterval = TimeSpan.FromSeconds(1);
 
     /// <summary>How long drops must stop before their tail is collected.</summary>
-    public static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(200);
+    public static readonly TimeSpan Quiet = TimeSpan.FromSeconds(1);
 
     /// <summary>The least drop, and the least heap at a flush, that starts a collection as soon as allowed.</summary>
     public const long PromptFloor = 64L << 20;
@@ -56,7 +58,7 @@ internal sealed class MemoryReclaimer : IReclaimSink, IDisposable
         {
             Prompt();
         }
-        else if (total >= Math.Max(ShardStore.DropReportChunk, heap / 64) && Volatile.Read(ref _prompt) == 0)
+        else if (total >= Math.Max(ShardStore.DropReportChunk, heap / 16) && Volatile.Read(ref _prompt) == 0)
         {
             // Push the tail's collection back while drops go on; re-arm only when that moves it by 100 ms or more, so a
             // stream of drops costs the timer's lock a few times a second at most.

@@ -110,7 +110,7 @@ public sealed class MemoryReclaimTests
 
     private static void AssertFallsTo(RespConnection c, long bound)
     {
-        // The input buffers are given back 2 s after their last big use, then collected 200 ms after: 10 s is ample.
+        // The input buffers are given back 2 s after their last big use, then collected 1 s after: 10 s is ample.
         var watch = Stopwatch.StartNew();
         long now;
         while ((now = UsedMemory(c)) > bound && watch.Elapsed < TimeSpan.FromSeconds(10))
