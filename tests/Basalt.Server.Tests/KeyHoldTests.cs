@@ -153,6 +153,82 @@ public sealed class KeyHoldTests
     }
 
     [Fact]
+    public void An_op_that_finishes_inline_during_its_own_phase_does_not_hand_that_phase_to_the_next_op()
+    {
+        // A connection on loop 1 pipelines MSET over all shards, an MSETNX with 2,000 keys on shard 1 and one on shard 0,
+        // and DEL of the MSET's keys, while another connection keeps loop 0 awake. MSETNX's phase step for shard 1 is sent
+        // last and runs inline; when shard 0 has already finished, the op finishes inside the loop that sent its phase,
+        // and the connection starts the DEL there. A coordinator reused at that point had the loop send MSETNX's phase
+        // to the DEL's steps: the DEL ran unheld on shard 2 and ran again, and answered a count short of 1,000.
+        using var server = ServerProcess.StartBasalt("--shards", "3");
+        var byLoop = ConnectionsByLoop(server, shards: 3, perLoop: 1);
+        var (busy, tester) = (byLoop[0][0], byLoop[1][0]);
+        var stop = false;
+        var background = new Thread(() =>
+        {
+            var gets = Enumerable.Range(0, 30).Select(i => RespConnection.Encode("GET", KeyOn(ThreeShards, 0, "bg" + i.ToString(CultureInfo.InvariantCulture)))).SelectMany(b => b).ToArray();
+            while (!Volatile.Read(ref stop))
+            {
+                busy.SendRaw(gets);
+                for (var i = 0; i < 30; i++)
+                {
+                    busy.Read();
+                }
+            }
+        });
+        try
+        {
+            background.Start();
+            var dk = Enumerable.Range(0, 1000).Select(i => "dk:" + i.ToString(CultureInfo.InvariantCulture)).ToArray();
+            Assert.Equal(3, dk.Select(k => ThreeShards.ShardOf(System.Text.Encoding.UTF8.GetBytes(k))).Distinct().Count());
+            var onOne = new List<string>();
+            for (var i = 0; onOne.Count < 2000; i++)
+            {
+                var k = "nx:" + i.ToString(CultureInfo.InvariantCulture);
+                if (ThreeShards.ShardOf(System.Text.Encoding.UTF8.GetBytes(k)) == 1)
+                {
+                    onOne.Add(k);
+                }
+            }
+
+            var msetnx = onOne.Append(KeyOn(ThreeShards, 0, "nx0")).SelectMany(k => new[] { k, "b" }).Prepend("MSETNX").ToArray();
+            var round = new MemoryStream();
+            for (var rep = 0; rep < 3; rep++)
+            {
+                round.Write(RespConnection.Encode(dk.SelectMany(k => new[] { k, "v" }).Prepend("MSET").ToArray()));
+                round.Write(RespConnection.Encode(msetnx));
+                round.Write(RespConnection.Encode(dk.Prepend("DEL").ToArray()));
+            }
+
+            var request = round.ToArray();
+            var shortDeletes = 0;
+            for (var p = 0; p < 150; p++)
+            {
+                tester.SendRaw(request);
+                for (var rep = 0; rep < 3; rep++)
+                {
+                    Assert.Equal("OK", tester.Read().Text);
+                    Assert.True(tester.Read().Integer is 0 or 1);
+                    if (tester.Read().Integer != dk.Length)
+                    {
+                        shortDeletes++;
+                    }
+                }
+            }
+
+            Assert.Equal(0, shortDeletes);
+        }
+        finally
+        {
+            Volatile.Write(ref stop, true);
+            background.Join();
+            busy.Dispose();
+            tester.Dispose();
+            byLoop[2][0].Dispose();
+        }
+    }
+
+    [Fact]
     public void A_release_wakes_the_shard_where_work_waits_behind_the_hold()
     {
         using var server = ServerProcess.StartBasalt("--shards", "3", "--enable-debug-command", "yes");

@@ -37,8 +37,16 @@ internal sealed class OpRun
     /// <summary>A coordinator for <paramref name="conn"/>'s ops, one at a time; the connection keeps it for the next one (<see cref="Reusable"/>).</summary>
     public OpRun(Connection conn) => _conn = conn;
 
-    /// <summary>True once every release this run sent has run on its shard: the run may coordinate another op.</summary>
-    public bool Reusable => Volatile.Read(ref _releasesOut) == 0;
+    // Calls of Start and OnStepDone under way on the home loop's stack. A step sent to the home shard runs inline, so an
+    // op can finish, and its connection go on to its next op, while a call of this run that sent it is still looping
+    // over the steps: reused then, the run had that loop send the old op's phase to the new op's steps.
+    private int _frames;
+
+    /// <summary>
+    /// True once no call of this run is on the home loop's stack and every release it sent has run on its shard: the
+    /// run may coordinate another op. Read on the home loop only.
+    /// </summary>
+    public bool Reusable => _frames == 0 && Volatile.Read(ref _releasesOut) == 0;
 
     public ShardOp Op => _op;
 
@@ -46,6 +54,32 @@ internal sealed class OpRun
 
     /// <summary>Starts <paramref name="op"/>. Returns true if it already finished (its reply is in the output).</summary>
     public bool Start(ShardOp op)
+    {
+        _frames++;
+        try
+        {
+            return Begin(op);
+        }
+        finally
+        {
+            _frames--;
+        }
+    }
+
+    public void OnStepDone(OpStep step)
+    {
+        _frames++;
+        try
+        {
+            StepDone(step);
+        }
+        finally
+        {
+            _frames--;
+        }
+    }
+
+    private bool Begin(ShardOp op)
     {
         _op = op;
         _start = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -95,7 +129,7 @@ internal sealed class OpRun
     /// </summary>
     public bool PhaseStepFinished() => Interlocked.Decrement(ref _pending) == 0;
 
-    public void OnStepDone(OpStep step)
+    private void StepDone(OpStep step)
     {
         switch (step.Kind)
         {
