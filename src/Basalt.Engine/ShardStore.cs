@@ -77,7 +77,7 @@ public sealed class ShardStore
     /// <summary>
     /// Told, on the shard's thread, of the values this shard drops (deleted, expired, overwritten, outgrown by APPEND)
     /// in chunks of <see cref="DropReportChunk"/>, and of databases with keys flushed. The server answers with a
-    /// garbage collection when enough is dropped (<c>MemoryReclaimer</c>): dropped values are garbage on the managed
+    /// garbage collection once enough is dropped and the drops stop (<c>MemoryReclaimer</c>): dropped values are garbage on the managed
     /// heap, which INFO used_memory counts, and which an idle server would otherwise keep, since nothing else collects it.
     /// </summary>
     public IReclaimSink? Reclaim { get; set; }
@@ -96,8 +96,23 @@ public sealed class ShardStore
         }
     }
 
-    /// <summary>A database with keys was emptied at once (FLUSHDB, FLUSHALL): its values are all garbage.</summary>
-    public void Flushed() => Reclaim?.Flushed();
+    /// <summary>
+    /// A database of <paramref name="keys"/> keys is being emptied at once (FLUSHDB, FLUSHALL): its values are all
+    /// garbage. Called before the table is dropped, so the shard's count still includes them.
+    /// </summary>
+    public void Flushed(long keys)
+    {
+        if (Reclaim is { } sink)
+        {
+            long shardKeys = 0;
+            foreach (var db in Dbs)
+            {
+                shardKeys += db.Count;
+            }
+
+            sink.Flushed(keys, shardKeys);
+        }
+    }
 
     /// <summary>Set for the duration of a command from a client in CLIENT NO-TOUCH mode.</summary>
     public bool NoTouch { get; set; }
@@ -162,5 +177,6 @@ public interface IReclaimSink
 {
     void Dropped(long bytes);
 
-    void Flushed();
+    /// <summary>A database of <paramref name="keys"/> keys, out of the <paramref name="shardKeys"/> the shard holds, was emptied.</summary>
+    void Flushed(long keys, long shardKeys);
 }

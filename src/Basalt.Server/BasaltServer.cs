@@ -85,7 +85,7 @@ public sealed class BasaltServer : IAsyncDisposable
         Commands = CommandRegistry.Build();
         testCommands?.Invoke(Commands);
         Slots = new SlotMap(config.Shards);
-        Reclaimer = new MemoryReclaimer();
+        Reclaimer = new MemoryReclaimer(config.Shards);
         Metrics = new ServerMetrics(this);
         Exporter = config.AdminPort != 0 ? new PrometheusExporter(Metrics.Meter) : null;
         Loops = new ShardLoop[config.Shards];

@@ -168,7 +168,7 @@ public sealed class Database
     {
         if (Table.Count > 0)
         {
-            _store.Flushed();
+            _store.Flushed(Table.Count);
         }
 
         Table = new KeyTable();
