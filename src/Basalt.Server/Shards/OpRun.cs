@@ -34,13 +34,13 @@ internal sealed class OpRun
     // and by each target as the last thing its release does.
     private int _releasesOut;
 
-    /// <summary>A coordinator for <paramref name="conn"/>'s ops, one at a time; the connection keeps it for the next one (<see cref="Reusable"/>).</summary>
-    public OpRun(Connection conn) => _conn = conn;
-
     // Calls of Start and OnStepDone under way on the home loop's stack. A step sent to the home shard runs inline, so an
     // op can finish, and its connection go on to its next op, while a call of this run that sent it is still looping
     // over the steps: reused then, the run had that loop send the old op's phase to the new op's steps.
     private int _frames;
+
+    /// <summary>A coordinator for <paramref name="conn"/>'s ops, one at a time; the connection keeps it for the next one (<see cref="Reusable"/>).</summary>
+    public OpRun(Connection conn) => _conn = conn;
 
     /// <summary>
     /// True once no call of this run is on the home loop's stack and every release it sent has run on its shard: the
