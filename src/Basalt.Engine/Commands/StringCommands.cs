@@ -303,21 +303,31 @@ public static partial class StringCommands
         }
 
         // Greedy growth, as Redis's sdscatlen: the first APPEND to a key makes its value growable.
+        var grown = WriteGrowing(ref ctx, e, length, add);
+        e.Encoding = StringEncoding.Raw;
+        ctx.Db.ValueChanged(e);
+        ctx.Reply.Integer(grown);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="bytes"/> at <paramref name="offset"/> of a string value, making it a
+    /// <see cref="GrowableString"/> first if it is not one, and counts the buffer it outgrew as dropped. Returns the new length.
+    /// </summary>
+    private static int WriteGrowing(ref CommandContext ctx, Entry e, long offset, ReadOnlySpan<byte> bytes)
+    {
         var held = e.ValueBytes;
         if (e.Value is not GrowableString g)
         {
-            e.Value = g = new GrowableString(e.StringBytes, (long)length + add.Length);
+            e.Value = g = new GrowableString(e.StringBytes, Math.Max(e.StringBytes.Length, offset + bytes.Length));
         }
 
-        g.Append(add);
+        g.Write(offset, bytes);
         if (g.Capacity != held)
         {
             ctx.Store.Dropped(held);
         }
 
-        e.Encoding = StringEncoding.Raw;
-        ctx.Db.ValueChanged(e);
-        ctx.Reply.Integer(g.Length);
+        return g.Length;
     }
 
     private static void StrLen(ref CommandContext ctx)
@@ -571,18 +581,7 @@ public static partial class StringCommands
         }
         else
         {
-            var held = e.ValueBytes;
-            if (e.Value is not GrowableString g)
-            {
-                e.Value = g = new GrowableString(e.StringBytes, Math.Max(length, end));
-            }
-
-            g.Write(offset, value);
-            length = g.Length;
-            if (g.Capacity != held)
-            {
-                ctx.Store.Dropped(held);
-            }
+            length = WriteGrowing(ref ctx, e, offset, value);
         }
 
         e.Encoding = StringEncoding.Raw;

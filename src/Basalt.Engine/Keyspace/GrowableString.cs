@@ -52,8 +52,6 @@ public sealed class GrowableString
         }
     }
 
-    public void Append(ReadOnlySpan<byte> bytes) => Write(Length, bytes);
-
     /// <summary>The buffer size for <paramref name="needed"/> bytes: doubled up to 1 MB, plus 1 MB past it, within an array's limit.</summary>
     public static int RoomFor(long needed)
     {

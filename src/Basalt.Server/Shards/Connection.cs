@@ -1002,13 +1002,9 @@ internal sealed unsafe class Connection
                 }
 
                 // A big input buffer is a managed array: given back, it is garbage, counted as the shard's dropped values are.
-                if (_in.Length > BufferPool.MaxPooled && (_inLen == 0 || (_inLen <= BufferPool.MaxPooled / 2 && _parser.BytesWanted <= BufferPool.MaxPooled)))
-                {
-                    Loop.Store.Dropped(_in.Length);
-                }
-
                 if (_inLen == 0 && _in.Length > BufferPool.MaxPooled)
                 {
+                    Loop.Store.Dropped(_in.Length);
                     BufferPool.Return(_in);
                     _in = BufferPool.Rent(InitialInput);
                 }
@@ -1018,6 +1014,7 @@ internal sealed unsafe class Connection
                     // Redis trims its query buffer to what it holds. Compacted, it begins at 0; offsets stay as they are.
                     var next = BufferPool.Rent(Math.Max(InitialInput, _inLen));
                     Buffer.BlockCopy(_in, 0, next, 0, _inLen);
+                    Loop.Store.Dropped(_in.Length);
                     BufferPool.Return(_in);
                     _in = next;
                 }
