@@ -44,27 +44,36 @@ internal sealed class CountOp : ShardOp
     public override bool KeyScoped => true;
 
     private readonly Mode _mode;
-    private readonly long[] _counts;
+    private long[]? _counts;
 
     public CountOp(in OpRequest r, Mode mode)
         : base(r)
     {
         _mode = mode;
-        _counts = new long[Slots.ShardCount];
-        RouteKeys(1, 1);
-
-        // TOUCH is the one command that updates access times under CLIENT NO-TOUCH too (Redis 7.2).
-        if (mode == Mode.Touch)
-        {
-            NoTouch = false;
-        }
+        Setup();
     }
+
+    public override bool Reusable => true;
 
     public enum Mode
     {
         Delete,
         Exists,
         Touch,
+    }
+
+    protected override void Prepare() => Setup();
+
+    private void Setup()
+    {
+        Cleared(ref _counts, Slots.ShardCount);
+        RouteKeys(1, 1);
+
+        // TOUCH is the one command that updates access times under CLIENT NO-TOUCH too (Redis 7.2).
+        if (_mode == Mode.Touch)
+        {
+            NoTouch = false;
+        }
     }
 
     public override void Run(ShardStore store, int phase)
@@ -90,15 +99,15 @@ internal sealed class CountOp : ShardOp
             }
         }
 
-        _counts[store.ShardId] = n;
+        _counts![store.ShardId] = n;
     }
 
     public override void Reply(ReplyBuffer reply)
     {
         long total = 0;
-        foreach (var c in _counts)
+        for (var s = 0; s < Slots.ShardCount; s++)
         {
-            total += c;
+            total += _counts![s];
         }
 
         reply.Integer(total);

@@ -8,35 +8,51 @@ namespace Basalt.Engine.Commands;
 /// already in reply form, into a buffer of its own (invariant 1: the coordinator never reads another shard's values),
 /// and the coordinator copies them out in key order. A buffer past 1 MB is a mapping of its own, unmapped once the reply
 /// is written (<see cref="Release"/>): copies of the values made on the managed heap stayed there until a collection,
-/// which an idle server never runs (5 MGETs of a 512 MB value over 4 shards left 4 GB resident).
+/// which an idle server never runs (5 MGETs of a 512 MB value over 4 shards left 4 GB resident). Buffers up to 1 KB stay
+/// with the op, which its connection reuses for its next MGET.
 /// </summary>
 internal sealed class MGetOp : ShardOp
 {
+    // A shard's part up to this size stays with the op for its next use; a bigger one is given back with the reply.
+    private const int KeptPart = 1024;
+
+    // One shard: each key's entry if it holds a string, read where the reply is written (Run and Reply run back to back
+    // on that shard's thread).
+    private Entry?[]? _values;
+
+    // Several shards (_spread): each shard's reply bytes for its found keys, and for each key its bulk's start and end
+    // there (an end of 0 is a key not found: a bulk is never empty).
+    private bool _spread;
+    private ReplyBuffer?[]? _parts;
+    private int[]? _bounds;
+
+    public MGetOp(in OpRequest r)
+        : base(r) => Setup();
+
     public override bool SinglePhase => true;
 
     public override bool KeyScoped => true;
 
-    // One shard: each key's entry if it holds a string, read where the reply is written (Run and Reply run back to back
-    // on that shard's thread).
-    private readonly Entry?[]? _values;
+    public override bool Reusable => true;
 
-    // Several shards: each shard's reply bytes for its found keys, and for each key its bulk's start and end there (an
-    // end of 0 is a key not found: a bulk is never empty).
-    private readonly ReplyBuffer?[]? _parts;
-    private readonly int[]? _bounds;
+    protected override void Prepare() => Setup();
 
-    public MGetOp(in OpRequest r)
-        : base(r)
+    private void Setup()
     {
         RouteKeys(1, 1);
-        if (Shards.Length > 1)
+        _spread = Shards.Length > 1;
+        if (_spread)
         {
-            _parts = new ReplyBuffer?[Slots.ShardCount];
-            _bounds = new int[2 * Args.Count];
+            if (_parts is null || _parts.Length != Slots.ShardCount)
+            {
+                _parts = new ReplyBuffer?[Slots.ShardCount];
+            }
+
+            Cleared(ref _bounds, 2 * Args.Count);
         }
         else
         {
-            _values = new Entry?[Args.Count];
+            Cleared(ref _values, Args.Count);
         }
     }
 
@@ -57,22 +73,23 @@ internal sealed class MGetOp : ShardOp
                 continue;
             }
 
-            if (_values is not null)
+            if (!_spread)
             {
-                _values[i] = e;
+                _values![i] = e;
             }
             else
             {
-                part ??= new ReplyBuffer(256);
+                if (part is null)
+                {
+                    // This shard's own slot: it alone writes it during the phase.
+                    part = _parts![store.ShardId] ??= new ReplyBuffer(256);
+                    part.Clear();
+                }
+
                 _bounds![2 * i] = part.Length;
                 part.Bulk(e.StringBytes);
                 _bounds[(2 * i) + 1] = part.Length;
             }
-        }
-
-        if (part is not null)
-        {
-            _parts![store.ShardId] = part;
         }
     }
 
@@ -81,9 +98,9 @@ internal sealed class MGetOp : ShardOp
         reply.ArrayHeader(Args.Count - 1);
         for (var i = 1; i < Args.Count; i++)
         {
-            if (_values is not null)
+            if (!_spread)
             {
-                if (_values[i] is { } e)
+                if (_values![i] is { } e)
                 {
                     reply.Bulk(e.StringBytes);
                 }
@@ -116,9 +133,18 @@ internal sealed class MGetOp : ShardOp
 
         for (var i = 0; i < _parts.Length; i++)
         {
-            _parts[i]?.Dispose();
-            _parts[i] = null;
+            if (_parts[i] is { Capacity: > KeptPart } big)
+            {
+                big.Dispose();
+                _parts[i] = null;
+            }
         }
+    }
+
+    protected override void Retiring()
+    {
+        Shed(ref _values);
+        Shed(ref _bounds);
     }
 }
 
@@ -126,18 +152,32 @@ internal sealed class MGetOp : ShardOp
 internal sealed class MSetOp : ShardOp
 {
     private readonly bool _nx;
-    private readonly bool[] _exists;
-
-    public override bool SinglePhase => !_nx;
-
-    public override bool KeyScoped => true;
+    private bool[]? _exists;
     private bool _abort;
 
     public MSetOp(in OpRequest r, bool onlyIfNoneExist)
         : base(r)
     {
         _nx = onlyIfNoneExist;
-        _exists = onlyIfNoneExist ? new bool[Args.Count] : [];
+        Setup();
+    }
+
+    public override bool SinglePhase => !_nx;
+
+    public override bool KeyScoped => true;
+
+    public override bool Reusable => true;
+
+    protected override void Prepare() => Setup();
+
+    private void Setup()
+    {
+        _abort = false;
+        if (_nx)
+        {
+            Cleared(ref _exists, Args.Count);
+        }
+
         if (Args.Count % 2 == 0)
         {
             EarlyError = Errors.WrongArity(Spec.Name);
@@ -146,6 +186,8 @@ internal sealed class MSetOp : ShardOp
 
         RouteKeys(1, 2);
     }
+
+    protected override void Retiring() => Shed(ref _exists);
 
     public override void Run(ShardStore store, int phase)
     {
@@ -160,7 +202,7 @@ internal sealed class MSetOp : ShardOp
 
             if (checking)
             {
-                _exists[i] = db.Touch(Args[i], NowMs) is not null; // lookupKeyWrite: an access even if MSETNX fails
+                _exists![i] = db.Touch(Args[i], NowMs) is not null; // lookupKeyWrite: an access even if MSETNX fails
             }
             else
             {
@@ -176,7 +218,7 @@ internal sealed class MSetOp : ShardOp
             return false;
         }
 
-        _abort = Array.IndexOf(_exists, true) >= 0;
+        _abort = Array.IndexOf(_exists!, true) >= 0;
         return !_abort;
     }
 

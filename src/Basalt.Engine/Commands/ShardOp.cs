@@ -16,12 +16,111 @@ public abstract class ShardOp
     // Each routed key's shard; ushort, since --shards goes up to 1024 (a byte once sent keys of shard 277 to shard 21).
     // Null while every routed key is on one shard (Shards[0]), the common case, which then allocates no table.
     private ushort[]? _keyShard;
+
+    // The table _keyShard last was, and the involved-shards array this op last made: kept for a reuse (Reuse).
+    private ushort[]? _keyShardTable;
+    private int[]? _ownShards;
     private bool _routed;
     private int _keyFirst;
     private int _keyStep;
     private int _keyLast;
 
     protected ShardOp(in OpRequest request)
+    {
+        Take(request);
+        Shards = [];
+    }
+
+    /// <summary>Whether the op's lookups leave access times alone (CLIENT NO-TOUCH); the loop sets the store's flag from it.</summary>
+    public bool NoTouch { get; protected set; }
+
+    public ArgView Args { get; private set; }
+
+    public int Db { get; private set; }
+
+    /// <summary>
+    /// True for an op a finished one can be made into for its command's next call (<see cref="Reuse"/>), so a connection
+    /// keeps its last one (MGET, MSET, DEL… run without allocating). False for the rest, which are made anew.
+    /// </summary>
+    public virtual bool Reusable => false;
+
+    /// <summary>
+    /// Makes this finished op the op of <paramref name="request"/>, a call of the same command, as if newly made. Only
+    /// once no shard touches it any more: the caller holds it alone. Only for a <see cref="Reusable"/> op.
+    /// </summary>
+    public void Reuse(in OpRequest request)
+    {
+        if (!Reusable || !ReferenceEquals(request.Spec, Spec))
+        {
+            throw new InvalidOperationException($"a {Spec.Name} op can't be reused for {request.Spec.Name}");
+        }
+
+        Take(request);
+        _started = false;
+        _failure = null;
+        EarlyError = null;
+        _routed = false;
+        _keyShard = null;
+        Shards = [];
+        Prepare();
+    }
+
+    /// <summary>
+    /// Lets go of what a finished op points into, kept for a <see cref="Reuse"/>: its arguments, in the connection's
+    /// input buffer, and what its kind keeps of the keyspace (<see cref="Retiring"/>). A kept op must not keep a big
+    /// input buffer, or a deleted value, alive.
+    /// </summary>
+    public void Retire()
+    {
+        Args = default;
+        Shed(ref _keyShardTable);
+        Retiring();
+    }
+
+    /// <summary>A <see cref="Reusable"/> op's set-up from its request, as its constructor does it: called by <see cref="Reuse"/>.</summary>
+    protected virtual void Prepare() => throw new NotSupportedException($"{Spec.Name} ops are not reused");
+
+    /// <summary>Drops a finished op's references into the keyspace (<see cref="Retire"/>).</summary>
+    protected virtual void Retiring()
+    {
+    }
+
+    /// <summary>The longest table a finished op keeps for a reuse: one huge call must not leave a connection holding its tables.</summary>
+    protected const int KeptLength = 1024;
+
+    /// <summary>An array of at least <paramref name="length"/> items, all cleared: <paramref name="kept"/> when it is long enough.</summary>
+    protected static T[] Cleared<T>(ref T[]? kept, int length)
+    {
+        if (kept is null || kept.Length < length)
+        {
+            kept = new T[length];
+        }
+        else
+        {
+            Array.Clear(kept);
+        }
+
+        return kept;
+    }
+
+    /// <summary>Clears an array kept for a reuse, or lets it go when it is longer than <see cref="KeptLength"/>.</summary>
+    protected static void Shed<T>(ref T[]? kept)
+    {
+        if (kept is { } array)
+        {
+            if (array.Length > KeptLength)
+            {
+                kept = null;
+            }
+            else
+            {
+                Array.Clear(array);
+            }
+        }
+    }
+
+    [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(Slots), nameof(Spec))]
+    private void Take(in OpRequest request)
     {
         Args = request.Args;
         Db = request.Db;
@@ -30,15 +129,7 @@ public abstract class ShardOp
         Spec = request.Spec;
         DatabaseCount = request.DatabaseCount;
         NoTouch = request.NoTouch;
-        Shards = [];
     }
-
-    /// <summary>Whether the op's lookups leave access times alone (CLIENT NO-TOUCH); the loop sets the store's flag from it.</summary>
-    public bool NoTouch { get; protected init; }
-
-    public ArgView Args { get; }
-
-    public int Db { get; }
 
     /// <summary>
     /// The wall clock (unix ms) the op reads, once for all its parts, as Redis reads it once per command: taken when the
@@ -64,13 +155,16 @@ public abstract class ShardOp
         }
     }
 
-    public SlotMap Slots { get; }
+    public SlotMap Slots { get; private set; }
 
-    public CommandSpec Spec { get; }
+    public CommandSpec Spec { get; private set; }
 
-    public int DatabaseCount { get; }
+    public int DatabaseCount { get; private set; }
 
-    /// <summary>Involved shards, ascending: the order the server acquires them in. Never written once set: it may be an array the slot map shares.</summary>
+    /// <summary>
+    /// Involved shards, ascending: the order the server acquires them in. Never written while the op runs: it may be an
+    /// array the slot map shares. An array of the op's own is written again only by a <see cref="Reuse"/>.
+    /// </summary>
     public int[] Shards { get; protected set; }
 
     /// <summary>An error found while building the op (bad syntax); replied without touching any shard.</summary>
@@ -208,7 +302,8 @@ public abstract class ShardOp
             return;
         }
 
-        _keyShard = new ushort[Args.Count];
+        _keyShard = _keyShardTable is { } kept && kept.Length >= Args.Count ? kept : new ushort[Args.Count];
+        _keyShardTable = _keyShard;
         Span<bool> seen = stackalloc bool[Slots.ShardCount];
         seen[only] = true;
         var distinct = 1;
@@ -228,7 +323,9 @@ public abstract class ShardOp
             }
         }
 
-        var shards = new int[distinct];
+        // This op's own array, never one the slot map shares, so a reuse may write it again.
+        var shards = _ownShards is { } own && own.Length == distinct ? own : new int[distinct];
+        _ownShards = shards;
         var n = 0;
         for (var s = 0; s < seen.Length; s++)
         {

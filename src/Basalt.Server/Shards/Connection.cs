@@ -81,8 +81,12 @@ internal sealed unsafe class Connection
     private long _discarded;
     private int _waiting;
 
-    // The coordinator of this connection's last op spanning shards, kept for the next (RunUngrouped).
+    // The coordinators of this connection's last two ops spanning shards, kept for the next (RunUngrouped).
     private OpRun? _opRun;
+    private OpRun? _previousOpRun;
+
+    // The connection's last finished op of a reusable kind, retired, made into the next op of its command (MakeOp).
+    private ShardOp? _spareOp;
 
     // Groups of the current batch still running (on any loop); see GroupFinished.
     private int _groupsOut;
@@ -697,7 +701,7 @@ internal sealed unsafe class Connection
         }
 
         var start = System.Diagnostics.Stopwatch.GetTimestamp();
-        var op = spec.CreateOp!(new OpRequest
+        var op = MakeOp(new OpRequest
         {
             Args = args,
             Db = Db,
@@ -714,6 +718,7 @@ internal sealed unsafe class Connection
             var before = Output.Length;
             Output.Error(err);
             Loop.RecordCommand(spec, System.Diagnostics.Stopwatch.GetTimestamp() - start, Output, before);
+            OpFinished(op);
             return;
         }
 
@@ -722,15 +727,25 @@ internal sealed unsafe class Connection
         if (op.Shards.Length == 1 && op.Shards[0] == Loop.Id && Loop.IsFree)
         {
             Loop.RunWholeOp(op, Output);
+            OpFinished(op);
             CheckOutputLimit();
             return;
         }
 
         // One op at a time per connection: the last coordinator is reused once its releases have all run (an op spanning
-        // shards then allocates only the op itself), and replaced otherwise.
+        // shards then allocates nothing). A release wakes no one (OpStep.Send), so the last one's may still be queued on
+        // a loop with nothing else to do: the one before it is tried next, and a new one made only if both are busy.
         if (_opRun is not { Reusable: true })
         {
-            _opRun = new OpRun(this);
+            if (_previousOpRun is { Reusable: true })
+            {
+                (_opRun, _previousOpRun) = (_previousOpRun, _opRun);
+            }
+            else
+            {
+                _previousOpRun = _opRun;
+                _opRun = new OpRun(this);
+            }
         }
 
         _waiting++;
@@ -738,6 +753,32 @@ internal sealed unsafe class Connection
         {
             _waiting--;
             CheckOutputLimit();
+        }
+    }
+
+    /// <summary>The op of <paramref name="request"/>: the spare op, when it is of the same command, else a new one.</summary>
+    private ShardOp MakeOp(in OpRequest request)
+    {
+        if (_spareOp is { } spare && ReferenceEquals(spare.Spec, request.Spec))
+        {
+            _spareOp = null;
+            spare.Reuse(request);
+            return spare;
+        }
+
+        return request.Spec.CreateOp!(request);
+    }
+
+    /// <summary>
+    /// <paramref name="op"/> is answered and no shard touches it any more (its releases need none of it): a reusable one
+    /// is retired and kept for this connection's next call of its command, in place of the spare before it.
+    /// </summary>
+    public void OpFinished(ShardOp op)
+    {
+        if (op.Reusable)
+        {
+            op.Retire();
+            _spareOp = op;
         }
     }
 

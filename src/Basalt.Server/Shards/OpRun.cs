@@ -242,9 +242,16 @@ internal sealed class OpRun
 
     /// <summary>
     /// Drops the finished op, which points into the connection's input (its arguments): a run kept for the next op
-    /// would otherwise keep a big input buffer alive after the connection gave it back.
+    /// would otherwise keep a big input buffer alive after the connection gave it back. Every part of it has run and
+    /// returned, and the releases still out use only their steps' own copies (key hashes, this run): the connection may
+    /// reuse the op at once (<see cref="Connection.OpFinished"/>).
     /// </summary>
-    private void LetGoOfOp() => _op = null!;
+    private void LetGoOfOp()
+    {
+        var op = _op;
+        _op = null!;
+        _conn.OpFinished(op);
+    }
 
     /// <summary>A release has run on its shard. Its step is touched no more after this.</summary>
     public void ReleaseDone() => Interlocked.Decrement(ref _releasesOut);
@@ -274,16 +281,28 @@ internal sealed class OpStep(OpRun run) : ShardWork
 
     public ReplyBuffer? Reply { get; private set; }
 
-    /// <summary>Gives a Whole step's reply buffer back to the pool it was rented from, once its bytes are copied out.</summary>
+    // A Whole step's reply buffer up to this size stays with the step for its run's next op; a bigger one goes back.
+    private const int KeptReply = 1024;
+
+    /// <summary>
+    /// Done with a Whole step's reply, once its bytes are copied out: a small buffer is kept for the step's next Whole
+    /// op, a bigger one given back to the pool it was rented from.
+    /// </summary>
     public void ReleaseReply()
     {
-        Reply?.Dispose();
+        if (Reply is { Capacity: > KeptReply } big)
+        {
+            big.Dispose();
+            _keptReply = null;
+        }
+
         Reply = null;
     }
 
     // The lock identities of the op's keys on this shard, for a key-scoped op; computed on the home
     // loop when the step is sent (the request bytes are still there), kept for the release.
     private readonly List<ulong> _keyHashes = [];
+    private ReplyBuffer? _keptReply;
     private int _phase;
     private bool _returning;
 
@@ -304,7 +323,10 @@ internal sealed class OpStep(OpRun run) : ShardWork
         _returning = false;
         if (kind == StepKind.Whole)
         {
-            Reply = new ReplyBuffer(256) { Protocol = protocol };
+            var reply = _keptReply ??= new ReplyBuffer(256);
+            reply.Clear();
+            reply.Protocol = protocol;
+            Reply = reply;
         }
 
         if (TakesKeys(kind))
