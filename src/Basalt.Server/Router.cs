@@ -139,8 +139,35 @@ internal sealed class Router(BasaltServer server)
         {
             CommandKind.Keyed => Route.Keyed,
             CommandKind.Connection => Route.Connection,
+            CommandKind.Multi when spec.OnOneShard is not null && KeysOnOneShard(spec, args) => Route.Keyed,
             _ => Route.Op,
         };
+    }
+
+    /// <summary>True when every key a multi-key command names is on one shard: it then runs there as a keyed command (<see cref="CommandSpec.OnOneShard"/>).</summary>
+    private bool KeysOnOneShard(CommandSpec spec, ArgView args)
+    {
+        var slots = server.Slots;
+        if (slots.ShardCount == 1)
+        {
+            return true;
+        }
+
+        if (!spec.TryGetKeyRange(args.Count, out var first, out var last, out var step))
+        {
+            return false;
+        }
+
+        var shard = slots.ShardOf(args[first]);
+        for (var i = first + step; i <= last; i += step)
+        {
+            if (slots.ShardOf(args[i]) != shard)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private static bool IsCrossProtocolAttack(ReadOnlySpan<byte> name) =>
@@ -157,7 +184,10 @@ internal sealed class Router(BasaltServer server)
         }
     }
 
-    /// <summary>The shard owning a keyed command's key (all its keys share one slot by definition).</summary>
+    /// <summary>
+    /// The shard owning a keyed command's keys: all in one slot for a keyed command, all on one shard for a multi-key one
+    /// routed as keyed (<see cref="KeysOnOneShard"/>).
+    /// </summary>
     public int ShardOfKeyed(CommandSpec spec, ArgView args) => server.Slots.ShardOf(args[spec.FirstKey]);
 
     public void RunConnectionCommand(Connection conn, CommandSpec spec, ArgView args)

@@ -83,6 +83,14 @@ public sealed class CommandSpec
 
     public OpFactory? CreateOp { get; init; }
 
+    /// <summary>
+    /// For a <see cref="CommandKind.Multi"/> command: the whole command, for when every key it names is on one shard. It
+    /// then runs there as a keyed command does, in its pipeline's group for that shard, with no op, no coordinator and no
+    /// barrier: a pipeline of DELs or MGETs of keys on one shard each runs in batches, as GETs do. Null for a command
+    /// that always runs as an op (RENAME, COPY, LCS).
+    /// </summary>
+    public KeyedHandler? OnOneShard { get; init; }
+
     public string Summary { get; init; } = string.Empty;
 
     public string Since { get; init; } = "1.0.0";

@@ -10,16 +10,16 @@ internal static class MultiKeyOps
 {
     public static void Register(CommandTable t)
     {
-        Multi(t, "del", -2, CommandFlags.Write, AclCategories.Write | AclCategories.Slow, 1, -1, static (in OpRequest r) => new CountOp(r, CountOp.Mode.Delete), "Deletes one or more keys.");
-        Multi(t, "unlink", -2, CommandFlags.Write | CommandFlags.Fast, AclCategories.Write | AclCategories.Fast, 1, -1, static (in OpRequest r) => new CountOp(r, CountOp.Mode.Delete), "Asynchronously deletes one or more keys.", since: "4.0.0");
-        Multi(t, "exists", -2, CommandFlags.ReadOnly | CommandFlags.Fast, AclCategories.Read | AclCategories.Fast, 1, -1, static (in OpRequest r) => new CountOp(r, CountOp.Mode.Exists), "Determines whether one or more keys exist.");
-        Multi(t, "touch", -2, CommandFlags.ReadOnly | CommandFlags.Fast, AclCategories.Read | AclCategories.Fast, 1, -1, static (in OpRequest r) => new CountOp(r, CountOp.Mode.Touch), "Returns the number of existing keys out of those specified after updating the time they were last accessed.", since: "3.2.1");
+        Multi(t, "del", -2, CommandFlags.Write, AclCategories.Write | AclCategories.Slow, 1, -1, static (in OpRequest r) => new CountOp(r, CountOp.Mode.Delete), "Deletes one or more keys.", oneShard: CountOp.DeleteOnOneShard);
+        Multi(t, "unlink", -2, CommandFlags.Write | CommandFlags.Fast, AclCategories.Write | AclCategories.Fast, 1, -1, static (in OpRequest r) => new CountOp(r, CountOp.Mode.Delete), "Asynchronously deletes one or more keys.", since: "4.0.0", oneShard: CountOp.DeleteOnOneShard);
+        Multi(t, "exists", -2, CommandFlags.ReadOnly | CommandFlags.Fast, AclCategories.Read | AclCategories.Fast, 1, -1, static (in OpRequest r) => new CountOp(r, CountOp.Mode.Exists), "Determines whether one or more keys exist.", oneShard: CountOp.ExistsOnOneShard);
+        Multi(t, "touch", -2, CommandFlags.ReadOnly | CommandFlags.Fast, AclCategories.Read | AclCategories.Fast, 1, -1, static (in OpRequest r) => new CountOp(r, CountOp.Mode.Touch), "Returns the number of existing keys out of those specified after updating the time they were last accessed.", since: "3.2.1", oneShard: CountOp.TouchOnOneShard);
         Multi(t, "rename", 3, CommandFlags.Write, AclCategories.Write | AclCategories.Slow, 1, 2, static (in OpRequest r) => new RenameOp(r, nx: false), "Renames a key and overwrites the destination.");
         Multi(t, "renamenx", 3, CommandFlags.Write | CommandFlags.Fast, AclCategories.Write | AclCategories.Fast, 1, 2, static (in OpRequest r) => new RenameOp(r, nx: true), "Renames a key only when the target key name doesn't exist.");
         Multi(t, "copy", -3, CommandFlags.Write | CommandFlags.DenyOom, AclCategories.Write | AclCategories.Slow, 1, 2, static (in OpRequest r) => new CopyOp(r), "Copies the value of a key to a new key.", since: "6.2.0");
     }
 
-    private static void Multi(CommandTable t, string name, int arity, CommandFlags flags, AclCategories acl, int first, int last, OpFactory factory, string summary, string since = "1.0.0") =>
+    private static void Multi(CommandTable t, string name, int arity, CommandFlags flags, AclCategories acl, int first, int last, OpFactory factory, string summary, string since = "1.0.0", KeyedHandler? oneShard = null) =>
         t.Add(new CommandSpec
         {
             Name = name,
@@ -31,6 +31,7 @@ internal static class MultiKeyOps
             Acl = acl | AclCategories.Keyspace,
             Kind = CommandKind.Multi,
             CreateOp = factory,
+            OnOneShard = oneShard,
             Summary = summary,
             Since = since,
         });
@@ -82,18 +83,7 @@ internal sealed class CountOp : ShardOp
         long n = 0;
         for (var i = 1; i < Args.Count; i++)
         {
-            if (!Owns(store, i))
-            {
-                continue;
-            }
-
-            var found = _mode switch
-            {
-                Mode.Delete => db.Delete(Args[i], NowMs),
-                Mode.Touch => db.Read(Args[i], NowMs) is not null,
-                _ => db.Read(Args[i], NowMs, touch: false) is not null,
-            };
-            if (found)
+            if (Owns(store, i) && Found(_mode, db, Args[i], NowMs))
             {
                 n++;
             }
@@ -101,6 +91,41 @@ internal sealed class CountOp : ShardOp
 
         _counts![store.ShardId] = n;
     }
+
+    /// <summary>DEL and UNLINK with every key on one shard (<see cref="CommandSpec.OnOneShard"/>).</summary>
+    public static void DeleteOnOneShard(ref CommandContext ctx) => CountOnOneShard(ref ctx, Mode.Delete);
+
+    /// <summary>EXISTS with every key on one shard.</summary>
+    public static void ExistsOnOneShard(ref CommandContext ctx) => CountOnOneShard(ref ctx, Mode.Exists);
+
+    /// <summary>TOUCH with every key on one shard: it updates access times under CLIENT NO-TOUCH too, as the op does.</summary>
+    public static void TouchOnOneShard(ref CommandContext ctx)
+    {
+        ctx.Store.NoTouch = false;
+        CountOnOneShard(ref ctx, Mode.Touch);
+    }
+
+    private static void CountOnOneShard(ref CommandContext ctx, Mode mode)
+    {
+        long n = 0;
+        for (var i = 1; i < ctx.Args.Count; i++)
+        {
+            if (Found(mode, ctx.Db, ctx.Args[i], ctx.NowMs))
+            {
+                n++;
+            }
+        }
+
+        ctx.Reply.Integer(n);
+    }
+
+    /// <summary>One key's part: deleted, or found (touched or not), as the mode says.</summary>
+    private static bool Found(Mode mode, Database db, ReadOnlySpan<byte> key, long nowMs) => mode switch
+    {
+        Mode.Delete => db.Delete(key, nowMs),
+        Mode.Touch => db.Read(key, nowMs) is not null,
+        _ => db.Read(key, nowMs, touch: false) is not null,
+    };
 
     public override void Reply(ReplyBuffer reply)
     {

@@ -124,6 +124,23 @@ internal sealed class MGetOp : ShardOp
         }
     }
 
+    /// <summary>MGET with every key on one shard (<see cref="CommandSpec.OnOneShard"/>): each value read as it is replied.</summary>
+    public static void OnOneShard(ref CommandContext ctx)
+    {
+        ctx.Reply.ArrayHeader(ctx.Args.Count - 1);
+        for (var i = 1; i < ctx.Args.Count; i++)
+        {
+            if (ctx.Db.Read(ctx.Args[i], ctx.NowMs) is { IsString: true } e)
+            {
+                ctx.Reply.Bulk(e.StringBytes);
+            }
+            else
+            {
+                ctx.Reply.NullBulk();
+            }
+        }
+    }
+
     public override void Release()
     {
         if (_parts is null)
@@ -188,6 +205,51 @@ internal sealed class MSetOp : ShardOp
     }
 
     protected override void Retiring() => Shed(ref _exists);
+
+    /// <summary>MSET with every key on one shard (<see cref="CommandSpec.OnOneShard"/>).</summary>
+    public static void MSetOnOneShard(ref CommandContext ctx) => SetOnOneShard(ref ctx, onlyIfNoneExist: false);
+
+    /// <summary>MSETNX with every key on one shard: every key is looked up (an access each) before any is set, as the op's first phase.</summary>
+    public static void MSetNxOnOneShard(ref CommandContext ctx) => SetOnOneShard(ref ctx, onlyIfNoneExist: true);
+
+    private static void SetOnOneShard(ref CommandContext ctx, bool onlyIfNoneExist)
+    {
+        var args = ctx.Args;
+        if (args.Count % 2 == 0)
+        {
+            ctx.Reply.Error(Errors.WrongArity(ctx.Spec.Name));
+            return;
+        }
+
+        if (onlyIfNoneExist)
+        {
+            var any = false;
+            for (var i = 1; i < args.Count; i += 2)
+            {
+                any |= ctx.Db.Touch(args[i], ctx.NowMs) is not null;
+            }
+
+            if (any)
+            {
+                ctx.Reply.Integer(0);
+                return;
+            }
+        }
+
+        for (var i = 1; i < args.Count; i += 2)
+        {
+            ctx.Db.SetString(args[i], args[i + 1], -1, keepTtl: false, ctx.NowMs);
+        }
+
+        if (onlyIfNoneExist)
+        {
+            ctx.Reply.Integer(1);
+        }
+        else
+        {
+            ctx.Reply.Ok();
+        }
+    }
 
     public override void Run(ShardStore store, int phase)
     {

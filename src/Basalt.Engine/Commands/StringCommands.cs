@@ -43,6 +43,7 @@ public static partial class StringCommands
             Acl = ReadFast,
             Kind = CommandKind.Multi,
             CreateOp = static (in OpRequest r) => new MGetOp(r),
+            OnOneShard = MGetOp.OnOneShard,
             Summary = "Atomically returns the string values of one or more keys.",
             Group = "string",
         });
@@ -57,6 +58,7 @@ public static partial class StringCommands
             Acl = WriteSlow,
             Kind = CommandKind.Multi,
             CreateOp = static (in OpRequest r) => new MSetOp(r, onlyIfNoneExist: false),
+            OnOneShard = MSetOp.MSetOnOneShard,
             Summary = "Atomically creates or modifies the string values of one or more keys.",
             Group = "string",
             Since = "1.0.1",
@@ -72,6 +74,7 @@ public static partial class StringCommands
             Acl = WriteSlow,
             Kind = CommandKind.Multi,
             CreateOp = static (in OpRequest r) => new MSetOp(r, onlyIfNoneExist: true),
+            OnOneShard = MSetOp.MSetNxOnOneShard,
             Summary = "Atomically modifies the string values of one or more keys only when all keys don't exist.",
             Group = "string",
             Since = "1.0.1",

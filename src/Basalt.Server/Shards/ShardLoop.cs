@@ -440,7 +440,7 @@ internal sealed unsafe class ShardLoop : IDisposable
         Store.NoTouch = noTouch;
         try
         {
-            spec.Keyed!(ref ctx);
+            (spec.Keyed ?? spec.OnOneShard)!(ref ctx);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
