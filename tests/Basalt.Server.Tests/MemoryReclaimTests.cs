@@ -108,6 +108,34 @@ public sealed class MemoryReclaimTests
         }
     }
 
+    [Fact]
+    public void A_huge_op_across_shards_leaves_its_connection_holding_none_of_its_tables()
+    {
+        // A connection keeps its last op and its last two coordinators for its next ones, so that MGET and MSET across
+        // shards allocate nothing. A review found them keeping a huge op's per-key shard table (2 B a key) and its
+        // steps' key lists (8 B a key) until the connection closed: 3 MB a connection after one 300,000-key MGET.
+        using var server = ServerProcess.StartBasalt("--shards", "2");
+        var conns = Enumerable.Range(0, 24).Select(_ => server.Connect()).ToArray();
+        try
+        {
+            var baseline = UsedMemory(conns[0]);
+            var huge = Enumerable.Range(0, 300_000).Select(i => "t:" + i.ToString(CultureInfo.InvariantCulture)).Prepend("MGET").ToArray();
+            var small = new[] { "MGET", KeyOn(0), KeyOn(1) };
+            foreach (var c in conns)
+            {
+                Assert.Equal(300_000, c.Call(huge).Items!.Count);
+                Assert.Equal(2, c.Call(small).Items!.Count);
+            }
+
+            using var probe = server.Connect();
+            AssertFallsTo(probe, baseline + (30 << 20));
+        }
+        finally
+        {
+            Array.ForEach(conns, c => c.Dispose());
+        }
+    }
+
     private static void AssertFallsTo(RespConnection c, long bound)
     {
         // The input buffers are given back 2 s after their last big use, then collected 1 s after: 10 s is ample.

@@ -73,6 +73,7 @@ public abstract class ShardOp
     public void Retire()
     {
         Args = default;
+        _keyShard = null;
         Shed(ref _keyShardTable);
         Retiring();
     }

@@ -303,6 +303,10 @@ internal sealed class OpStep(OpRun run) : ShardWork
     // loop when the step is sent (the request bytes are still there), kept for the release.
     private readonly List<ulong> _keyHashes = [];
     private ReplyBuffer? _keptReply;
+
+    // A key list longer than this is given back once its step is done with it (DoneWithKeys): the connection keeps its
+    // runs, and one huge op must not leave them holding 8 bytes a key.
+    private const int KeptKeys = 1024;
     private int _phase;
     private bool _returning;
 
@@ -421,12 +425,29 @@ internal sealed class OpStep(OpRun run) : ShardWork
                     loop.Locks.ReleaseExclusive(run);
                 }
 
+                DoneWithKeys();
                 run.ReleaseDone();
                 return;
         }
 
+        // RunLast and Whole held nothing past this step: their keys were needed only to be admitted.
+        if (Kind is StepKind.RunLast or StepKind.Whole)
+        {
+            DoneWithKeys();
+        }
+
         _returning = true;
         run.Home.PostOrRun(this);
+    }
+
+    /// <summary>Gives back a long key list once no one reads it again before the step's next Send (<see cref="KeptKeys"/>).</summary>
+    private void DoneWithKeys()
+    {
+        if (_keyHashes.Capacity > KeptKeys)
+        {
+            _keyHashes.Clear();
+            _keyHashes.Capacity = 0;
+        }
     }
 
     /// <summary>
