@@ -64,6 +64,13 @@ public sealed class OneShardMultiKeyTests
         Assert.Equal(1, c.Call("MSETNX", "{m}a", "1", "{m}c", "3", "{m}a", "4").Integer);
         Assert.Equal("4", c.Call("GET", "{m}a").Text);
         Assert.Equal("3", c.Call("GET", "{m}c").Text);
+
+        // As in Redis, the lookups stop at the first key that exists: a key named after it keeps its idle time.
+        Assert.Equal("OK", c.Call("SET", "{m}late", "x").Text);
+        await Task.Delay(2200);
+        Assert.Equal(0, c.Call("MSETNX", "{m}b", "9", "{m}late", "9").Integer);
+        Assert.Equal(0, c.Call("OBJECT", "IDLETIME", "{m}b").Integer);
+        Assert.True(c.Call("OBJECT", "IDLETIME", "{m}late").Integer >= 1, "the key after the first that exists was looked up");
     }
 
     /// <summary>Nine commands a round, each round's keys on one shard, the rounds alternating between the two shards.</summary>

@@ -209,7 +209,10 @@ internal sealed class MSetOp : ShardOp
     /// <summary>MSET with every key on one shard (<see cref="CommandSpec.OnOneShard"/>).</summary>
     public static void MSetOnOneShard(ref CommandContext ctx) => SetOnOneShard(ref ctx, onlyIfNoneExist: false);
 
-    /// <summary>MSETNX with every key on one shard: every key is looked up (an access each) before any is set, as the op's first phase.</summary>
+    /// <summary>
+    /// MSETNX with every key on one shard. As in Redis, the keys are looked up (an access each) in order until one
+    /// exists; the op, whose shards look theirs up side by side, looks up every key (docs/compatibility.md).
+    /// </summary>
     public static void MSetNxOnOneShard(ref CommandContext ctx) => SetOnOneShard(ref ctx, onlyIfNoneExist: true);
 
     private static void SetOnOneShard(ref CommandContext ctx, bool onlyIfNoneExist)
@@ -223,16 +226,13 @@ internal sealed class MSetOp : ShardOp
 
         if (onlyIfNoneExist)
         {
-            var any = false;
             for (var i = 1; i < args.Count; i += 2)
             {
-                any |= ctx.Db.Touch(args[i], ctx.NowMs) is not null;
-            }
-
-            if (any)
-            {
-                ctx.Reply.Integer(0);
-                return;
+                if (ctx.Db.Touch(args[i], ctx.NowMs) is not null)
+                {
+                    ctx.Reply.Integer(0);
+                    return;
+                }
             }
         }
 
