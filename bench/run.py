@@ -28,9 +28,19 @@ WORKLOADS = [
     ("MSET P1 c50", ["-t", "mset", "-P", "1", "-c", "50", "-n", "250000"]),
 ]
 
-# ONLY="P16,MSET" keeps the workloads whose name contains one of the words (for quick looks).
+# Run only when ONLY names them: multi-key commands pipelined (P16 c50), with keys on one shard ({t} tags) or spread.
+# A multi-key command over several shards is an atomic op, a barrier in its pipeline; on one shard it is batched.
+EXTRA_WORKLOADS = [
+    ("multi DEL pipelined", ["-P", "16", "-c", "50", "-n", "1000000", "DEL", "key:__rand_int__"]),
+    ("multi EXISTS pipelined", ["-P", "16", "-c", "50", "-n", "1000000", "EXISTS", "key:__rand_int__"]),
+    ("multi MGET one-shard pipelined", ["-P", "16", "-c", "50", "-n", "1000000", "MGET", "{t}a:__rand_int__", "{t}b:__rand_int__"]),
+    ("multi MGET spread pipelined", ["-P", "16", "-c", "50", "-n", "200000", "MGET", "a:__rand_int__", "b:__rand_int__"]),
+]
+
+# ONLY="P16,MSET" keeps the workloads whose name contains one of the words (for quick looks); ONLY="multi" runs the
+# extra ones.
 if os.environ.get("ONLY"):
-    WORKLOADS = [w for w in WORKLOADS if any(o in w[0] for o in os.environ["ONLY"].split(","))]
+    WORKLOADS = [w for w in WORKLOADS + EXTRA_WORKLOADS if any(o in w[0] for o in os.environ["ONLY"].split(","))]
 
 SERVERS = {
     "basalt": lambda port: ["dotnet", os.path.join(ROOT, "src/Basalt.Server/bin/Release/net10.0/basalt-server.dll"),
