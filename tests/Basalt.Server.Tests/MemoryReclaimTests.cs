@@ -80,32 +80,29 @@ public sealed class MemoryReclaimTests
         // connection's input buffer until its next batch, and the op coordinator a connection keeps for its next op
         // pointed at the DEL's arguments, so trimming the input after 2 s idle freed nothing.
         using var server = ServerProcess.StartBasalt("--shards", "2");
-        var conns = Enumerable.Range(0, 2).Select(_ => server.Connect()).ToArray();
-        try
+        WithClients(server, 2, conns =>
         {
             var baseline = UsedMemory(conns[0]);
 
             // Client id n is served by loop (n - 1) mod 2 (BasaltServer.Admit): each connection's key is on the other one.
-            var keys = conns.Select(c => KeyOn(1 - (int)((c.Call("CLIENT", "ID").Integer - 1) % 2))).ToArray();
+            var own = conns.Select(c => (int)((c.Call("CLIENT", "ID").Integer - 1) % 2)).ToArray();
+            var keys = own.Select(s => KeyOn(1 - s)).ToArray();
             Assert.NotEqual(keys[0], keys[1]);
             for (var i = 0; i < conns.Length; i++)
             {
                 Assert.Equal("OK", conns[i].Call("SET", keys[i], new string('x', 100 << 20)).Text);
             }
 
+            // Each DEL names a key on each shard, so it is an op with a coordinator.
             for (var i = 0; i < conns.Length; i++)
             {
-                Assert.Equal(1, conns[i].Call("DEL", keys[i]).Integer);
+                Assert.Equal(1, conns[i].Call("DEL", keys[i], KeyOn(own[i], "absent:")).Integer);
             }
 
             // Read by a connection of its own: INFO is an op, and a connection with an op out keeps its input buffer.
             using var probe = server.Connect();
             AssertFallsTo(probe, baseline + (40 << 20));
-        }
-        finally
-        {
-            Array.ForEach(conns, c => c.Dispose());
-        }
+        });
     }
 
     [Fact]
@@ -115,8 +112,7 @@ public sealed class MemoryReclaimTests
         // shards allocate nothing. A review found them keeping a huge op's per-key shard table (2 B a key) and its
         // steps' key lists (8 B a key) until the connection closed: 3 MB a connection after one 300,000-key MGET.
         using var server = ServerProcess.StartBasalt("--shards", "2");
-        var conns = Enumerable.Range(0, 24).Select(_ => server.Connect()).ToArray();
-        try
+        WithClients(server, 24, conns =>
         {
             var baseline = UsedMemory(conns[0]);
             var huge = Enumerable.Range(0, 300_000).Select(i => "t:" + i.ToString(CultureInfo.InvariantCulture)).Prepend("MGET").ToArray();
@@ -129,6 +125,16 @@ public sealed class MemoryReclaimTests
 
             using var probe = server.Connect();
             AssertFallsTo(probe, baseline + (30 << 20));
+        });
+    }
+
+    /// <summary>Runs <paramref name="body"/> with <paramref name="count"/> connections to <paramref name="server"/>, closed after it.</summary>
+    private static void WithClients(ServerProcess server, int count, Action<RespConnection[]> body)
+    {
+        var conns = Enumerable.Range(0, count).Select(_ => server.Connect()).ToArray();
+        try
+        {
+            body(conns);
         }
         finally
         {
@@ -155,11 +161,11 @@ public sealed class MemoryReclaimTests
         return long.Parse(line["used_memory:".Length..], CultureInfo.InvariantCulture);
     }
 
-    private static string KeyOn(int shard)
+    private static string KeyOn(int shard, string prefix = "in:")
     {
         for (var i = 0; ; i++)
         {
-            var key = "in:" + i.ToString(CultureInfo.InvariantCulture);
+            var key = prefix + i.ToString(CultureInfo.InvariantCulture);
             if (Slots.ShardOf(System.Text.Encoding.UTF8.GetBytes(key)) == shard)
             {
                 return key;
