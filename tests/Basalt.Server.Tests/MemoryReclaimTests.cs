@@ -79,11 +79,8 @@ public sealed class MemoryReclaimTests
         // 100 MB SETs, and DELs, for the other loop's shard. The command group that carried a SET pointed at the
         // connection's input buffer until its next batch, and the op coordinator a connection keeps for its next op
         // pointed at the DEL's arguments, so trimming the input after 2 s idle freed nothing.
-        using var server = ServerProcess.StartBasalt("--shards", "2");
-        WithClients(server, 2, conns =>
+        FallsBackAfter(2, 40, conns =>
         {
-            var baseline = UsedMemory(conns[0]);
-
             // Client id n is served by loop (n - 1) mod 2 (BasaltServer.Admit): each connection's key is on the other one.
             var own = conns.Select(c => (int)((c.Call("CLIENT", "ID").Integer - 1) % 2)).ToArray();
             var keys = own.Select(s => KeyOn(1 - s)).ToArray();
@@ -98,10 +95,6 @@ public sealed class MemoryReclaimTests
             {
                 Assert.Equal(1, conns[i].Call("DEL", keys[i], KeyOn(own[i], "absent:")).Integer);
             }
-
-            // Read by a connection of its own: INFO is an op, and a connection with an op out keeps its input buffer.
-            using var probe = server.Connect();
-            AssertFallsTo(probe, baseline + (40 << 20));
         });
     }
 
@@ -111,10 +104,8 @@ public sealed class MemoryReclaimTests
         // A connection keeps its last op and its last two coordinators for its next ones, so that MGET and MSET across
         // shards allocate nothing. A review found them keeping a huge op's per-key shard table (2 B a key) and its
         // steps' key lists (8 B a key) until the connection closed: 3 MB a connection after one 300,000-key MGET.
-        using var server = ServerProcess.StartBasalt("--shards", "2");
-        WithClients(server, 24, conns =>
+        FallsBackAfter(24, 30, conns =>
         {
-            var baseline = UsedMemory(conns[0]);
             var huge = Enumerable.Range(0, 300_000).Select(i => "t:" + i.ToString(CultureInfo.InvariantCulture)).Prepend("MGET").ToArray();
             var small = new[] { "MGET", KeyOn(0), KeyOn(1) };
             foreach (var c in conns)
@@ -122,19 +113,24 @@ public sealed class MemoryReclaimTests
                 Assert.Equal(300_000, c.Call(huge).Items!.Count);
                 Assert.Equal(2, c.Call(small).Items!.Count);
             }
-
-            using var probe = server.Connect();
-            AssertFallsTo(probe, baseline + (30 << 20));
         });
     }
 
-    /// <summary>Runs <paramref name="body"/> with <paramref name="count"/> connections to <paramref name="server"/>, closed after it.</summary>
-    private static void WithClients(ServerProcess server, int count, Action<RespConnection[]> body)
+    /// <summary>
+    /// Runs <paramref name="body"/> on a 2-shard server with <paramref name="clients"/> connections, kept open, then asserts
+    /// that used_memory falls back to within <paramref name="slackMb"/> MB of where it was before. It is read by a
+    /// connection of its own: INFO is an op, and a connection with an op out keeps its input buffer.
+    /// </summary>
+    private static void FallsBackAfter(int clients, int slackMb, Action<RespConnection[]> body)
     {
-        var conns = Enumerable.Range(0, count).Select(_ => server.Connect()).ToArray();
+        using var server = ServerProcess.StartBasalt("--shards", "2");
+        var conns = Enumerable.Range(0, clients).Select(_ => server.Connect()).ToArray();
         try
         {
+            var baseline = UsedMemory(conns[0]);
             body(conns);
+            using var probe = server.Connect();
+            AssertFallsTo(probe, baseline + ((long)slackMb << 20));
         }
         finally
         {

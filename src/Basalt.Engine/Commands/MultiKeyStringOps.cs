@@ -4,25 +4,20 @@ using Basalt.Protocol;
 namespace Basalt.Engine.Commands;
 
 /// <summary>
-/// MGET. On one shard it reads the values as it replies. Across shards each shard writes the values of its own keys,
-/// already in reply form, into a buffer of its own (invariant 1: the coordinator never reads another shard's values),
-/// and the coordinator copies them out in key order. A buffer past 1 MB is a mapping of its own, unmapped once the reply
-/// is written (<see cref="Release"/>): copies of the values made on the managed heap stayed there until a collection,
-/// which an idle server never runs (5 MGETs of a 512 MB value over 4 shards left 4 GB resident). Buffers up to 1 KB stay
-/// with the op, which its connection reuses for its next MGET.
+/// MGET over several shards (on one shard it is a keyed command: <see cref="OnOneShard"/>). Each shard writes the values
+/// of its own keys, already in reply form, into a buffer of its own (invariant 1: the coordinator never reads another
+/// shard's values), and the coordinator copies them out in key order. A buffer past 1 MB is a mapping of its own,
+/// unmapped once the reply is written (<see cref="Release"/>): copies of the values made on the managed heap stayed
+/// there until a collection, which an idle server never runs (5 MGETs of a 512 MB value over 4 shards left 4 GB
+/// resident). Buffers up to 1 KB stay with the op, which its connection reuses for its next MGET.
 /// </summary>
 internal sealed class MGetOp : ShardOp
 {
     // A shard's part up to this size stays with the op for its next use; a bigger one is given back with the reply.
     private const int KeptPart = 1024;
 
-    // One shard: each key's entry if it holds a string, read where the reply is written (Run and Reply run back to back
-    // on that shard's thread).
-    private Entry?[]? _values;
-
-    // Several shards (_spread): each shard's reply bytes for its found keys, and for each key its bulk's start and end
-    // there (an end of 0 is a key not found: a bulk is never empty).
-    private bool _spread;
+    // Each shard's reply bytes for its found keys, and for each key its bulk's start and end there (an end of 0 is a key
+    // not found: a bulk is never empty).
     private ReplyBuffer?[]? _parts;
     private int[]? _bounds;
 
@@ -40,20 +35,12 @@ internal sealed class MGetOp : ShardOp
     private void Setup()
     {
         RouteKeys(1, 1);
-        _spread = Shards.Length > 1;
-        if (_spread)
+        if (_parts is null || _parts.Length != Slots.ShardCount)
         {
-            if (_parts is null || _parts.Length != Slots.ShardCount)
-            {
-                _parts = new ReplyBuffer?[Slots.ShardCount];
-            }
+            _parts = new ReplyBuffer?[Slots.ShardCount];
+        }
 
-            Cleared(ref _bounds, 2 * Args.Count);
-        }
-        else
-        {
-            Cleared(ref _values, Args.Count);
-        }
+        Cleared(ref _bounds, 2 * Args.Count);
     }
 
     public override void Run(ShardStore store, int phase)
@@ -73,23 +60,16 @@ internal sealed class MGetOp : ShardOp
                 continue;
             }
 
-            if (!_spread)
+            if (part is null)
             {
-                _values![i] = e;
+                // This shard's own slot: it alone writes it during the phase.
+                part = _parts![store.ShardId] ??= new ReplyBuffer(256);
+                part.Clear();
             }
-            else
-            {
-                if (part is null)
-                {
-                    // This shard's own slot: it alone writes it during the phase.
-                    part = _parts![store.ShardId] ??= new ReplyBuffer(256);
-                    part.Clear();
-                }
 
-                _bounds![2 * i] = part.Length;
-                part.Bulk(e.StringBytes);
-                _bounds[(2 * i) + 1] = part.Length;
-            }
+            _bounds![2 * i] = part.Length;
+            part.Bulk(e.StringBytes);
+            _bounds[(2 * i) + 1] = part.Length;
         }
     }
 
@@ -98,20 +78,6 @@ internal sealed class MGetOp : ShardOp
         reply.ArrayHeader(Args.Count - 1);
         for (var i = 1; i < Args.Count; i++)
         {
-            if (!_spread)
-            {
-                if (_values![i] is { } e)
-                {
-                    reply.Bulk(e.StringBytes);
-                }
-                else
-                {
-                    reply.NullBulk();
-                }
-
-                continue;
-            }
-
             var end = _bounds![(2 * i) + 1];
             if (end == 0)
             {
@@ -158,11 +124,7 @@ internal sealed class MGetOp : ShardOp
         }
     }
 
-    protected override void Retiring()
-    {
-        Shed(ref _values);
-        Shed(ref _bounds);
-    }
+    protected override void Retiring() => Shed(ref _bounds);
 }
 
 /// <summary>MSET and MSETNX. MSETNX first checks every key on every shard, then sets only if none exists.</summary>
