@@ -91,9 +91,19 @@ public sealed class RandomDifferentialTests(Oracles oracles)
     /// </summary>
     [Theory]
     [MemberData(nameof(Runs))]
-    public void Random_pipelines_match_redis(int seed, int protocol)
+    public void Random_pipelines_match_redis(int seed, int protocol) => MatchPipelines(seed, protocol, 1000 + seed, Next);
+
+    /// <summary>
+    /// Pipelines made mostly of multi-key commands, so that runs of them form batches (a connection runs such a run as one
+    /// op over its shards), broken by keyed commands, MSETNX, errors, SELECT and the rest: each reply, in order, as Redis's.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Runs))]
+    public void Random_multi_key_pipelines_match_redis(int seed, int protocol) => MatchPipelines(seed, protocol, 2000 + seed, NextMostlyMultiKey);
+
+    private void MatchPipelines(int seed, int protocol, int rngSeed, Func<Random, string[]> next)
     {
-        var rng = new Random(1000 + seed);
+        var rng = new Random(rngSeed);
         using var redis = Differential.Open(oracles.Redis, protocol);
         using var basalt = Differential.Open(oracles.Basalt, protocol);
         for (var batch = 0; batch < 12; batch++)
@@ -102,7 +112,7 @@ public sealed class RandomDifferentialTests(Oracles oracles)
             var size = 1 + rng.Next(60);
             while (commands.Count < size)
             {
-                var args = Next(rng);
+                var args = next(rng);
                 if (!ShapeOnly.Contains(args[0]) && args[0] != "KEYS")
                 {
                     commands.Add(args);
@@ -125,6 +135,26 @@ public sealed class RandomDifferentialTests(Oracles oracles)
                 }
             }
         }
+    }
+
+    private static string[] NextMostlyMultiKey(Random rng)
+    {
+        if (rng.Next(4) == 0)
+        {
+            return Next(rng);
+        }
+
+        var keys = Enumerable.Range(0, 1 + rng.Next(4)).Select(_ => Keys[rng.Next(Keys.Length)]).ToList();
+        var values = keys.SelectMany(k => new[] { k, Values[rng.Next(Values.Length)] });
+        return rng.Next(8) switch
+        {
+            0 or 1 => ["MGET", .. keys],
+            2 or 3 => ["MSET", .. values],
+            4 => ["MSETNX", .. values],
+            5 => ["DEL", .. keys],
+            6 => ["EXISTS", .. keys],
+            _ => [rng.Next(2) == 0 ? "UNLINK" : "TOUCH", .. keys],
+        };
     }
 
     private static string[] Next(Random rng)

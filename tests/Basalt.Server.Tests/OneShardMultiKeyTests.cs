@@ -20,12 +20,12 @@ public sealed class OneShardMultiKeyTests
     {
         await using var s = await InProcessServer.StartAsync();
         var slots = new SlotMap(2);
-        string[] tags = ["{a}", FirstTagOn(slots, 1 - slots.ShardOf("a"u8))];
+        string[] tags = ["{a}", ShardTags.FirstTagOn(slots, 1 - slots.ShardOf("a"u8))];
         using var c = s.Connect();
 
         const int Rounds = 300;
         var pipeline = Pipeline(tags, Rounds);
-        var before = await MessagesAsync(s);
+        var before = await ShardTags.MessagesAsync(s);
         c.SendRaw(pipeline);
         for (var i = 0; i < Rounds; i++)
         {
@@ -47,7 +47,7 @@ public sealed class OneShardMultiKeyTests
 
         // 2,700 commands, half of them for the shard that isn't the connection's: a batch costs its groups a message
         // there and one back, 20 in all on this machine. As ops, each of the 1,350 cost at least two (2,402 here).
-        var messages = await MessagesAsync(s) - before;
+        var messages = await ShardTags.MessagesAsync(s) - before;
         Assert.True(messages < 200, $"{messages} cross-shard messages");
         Assert.Equal(0, c.Call("DBSIZE").Integer);
     }
@@ -93,23 +93,5 @@ public sealed class OneShardMultiKeyTests
         }
 
         return pipeline.ToArray();
-    }
-
-    private static async Task<double> MessagesAsync(InProcessServer s)
-    {
-        var family = (await s.ScrapeAsync())["basalt_shard_messages_received_total"];
-        return family.Samples.Sum(x => x.Value);
-    }
-
-    private static string FirstTagOn(SlotMap slots, int shard)
-    {
-        for (var i = 0; ; i++)
-        {
-            var tag = "t" + i.ToString(CultureInfo.InvariantCulture);
-            if (slots.ShardOf(Encoding.ASCII.GetBytes(tag)) == shard)
-            {
-                return "{" + tag + "}";
-            }
-        }
     }
 }

@@ -85,8 +85,19 @@ internal sealed unsafe class Connection
     private OpRun? _opRun;
     private OpRun? _previousOpRun;
 
-    // The connection's last finished op of a reusable kind, retired, made into the next op of its command (MakeOp).
-    private ShardOp? _spareOp;
+    // The connection's last finished ops of a reusable kind, retired, made into the next ops of their commands (MakeOp):
+    // one of any size, and more, up to a batch's worth, of small ones (SmallSpareArgs), since a batch finishes many at once.
+    private readonly ShardOp?[] _spareOps = new ShardOp?[MaxOpBatch];
+
+    // Multi-key ops that came in a row in this pass over the pipeline, made and not yet started: they run as one batch
+    // under one coordinator (StartOps, OpRun.StartBatch), so a pipeline of MGETs over several shards costs the shards one
+    // round of messages per batch, not per command.
+    private readonly List<ShardOp> _opBatch = [];
+    private int _opBatchArgs;
+    private const int MaxOpBatch = 16;
+    private const int MaxOpBatchArgs = 1024;
+    private const int SmallSpareArgs = 64;
+    private const int SmallSpareShards = 8;
 
     // Groups of the current batch still running (on any loop); see GroupFinished.
     private int _groupsOut;
@@ -597,6 +608,11 @@ internal sealed unsafe class Connection
             SendGroups();
         }
 
+        if (_opBatch.Count > 0)
+        {
+            StartOps();
+        }
+
         var pending = _barrierStart >= 0 || _pendingProtocolError is not null;
         return (dispatched > 0 || pending) && _waiting == 0 && !Closed;
     }
@@ -648,10 +664,18 @@ internal sealed unsafe class Connection
         var args = new ArgView(_in, _args, argStart, argCount);
         var router = Loop.Server.Router;
 
-        // While grouping, a rejection must wait its turn: resolve silently and replay it as a barrier.
-        var route = router.Resolve(this, args, _grouping ? null : Output, out var spec);
+        // While grouping or batching, a rejection must wait its turn: resolve silently and replay it as a barrier.
+        var holding = _grouping || _opBatch.Count > 0;
+        var route = router.Resolve(this, args, holding ? null : Output, out var spec);
         switch (route)
         {
+            case Route.Keyed when _opBatch.Count > 0:
+                if (!JoinsBatch(route, spec!, args))
+                {
+                    MakeBarrier(argStart, argCount);
+                }
+
+                return;
             case Route.Keyed:
                 LastCommand = spec!.FullName;
                 var target = router.ShardOfKeyed(spec, args);
@@ -667,7 +691,7 @@ internal sealed unsafe class Connection
 
                 return;
             case Route.Rejected:
-                if (_grouping)
+                if (holding)
                 {
                     MakeBarrier(argStart, argCount);
                 }
@@ -679,6 +703,16 @@ internal sealed unsafe class Connection
 
                 return;
             default:
+                if (_opBatch.Count > 0)
+                {
+                    if (!JoinsBatch(route, spec!, args))
+                    {
+                        MakeBarrier(argStart, argCount);
+                    }
+
+                    return;
+                }
+
                 if (_grouping)
                 {
                     MakeBarrier(argStart, argCount);
@@ -701,17 +735,7 @@ internal sealed unsafe class Connection
         }
 
         var start = System.Diagnostics.Stopwatch.GetTimestamp();
-        var op = MakeOp(new OpRequest
-        {
-            Args = args,
-            Db = Db,
-            Slots = Loop.Server.Slots,
-            NowMs = Loop.ClockNow(),
-            DatabaseCount = Loop.Server.Options.Databases,
-            Spec = spec,
-            ClientId = Id,
-            NoTouch = NoTouch,
-        });
+        var op = MakeOp(NewOpRequest(spec, args));
         if (op.EarlyError is { } err)
         {
             // The command ran far enough to find its arguments wrong: a call that failed, as Redis counts it.
@@ -732,9 +756,93 @@ internal sealed unsafe class Connection
             return;
         }
 
-        // One op at a time per connection: the last coordinator is reused once its releases have all run (an op spanning
-        // shards then allocates nothing). A release wakes no one (OpStep.Send), so the last one's may still be queued on
-        // a loop with nothing else to do: the one before it is tried next, and a new one made only if both are busy.
+        // An op that could run in a batch waits for the next commands: they join it while they can (JoinsBatch), and
+        // the batch starts at the end of this pass (StartOps).
+        if (OpRun.Batches(op, joining: false))
+        {
+            _opBatch.Add(op);
+            _opBatchArgs = args.Count;
+            return;
+        }
+
+        StartOp(op);
+    }
+
+    /// <summary>
+    /// While a batch is being gathered (<see cref="_opBatch"/>): true if the command is another op that runs in it, now
+    /// added to it; false if it must wait for the batch to finish (a barrier).
+    /// </summary>
+    private bool JoinsBatch(Route route, CommandSpec spec, ArgView args)
+    {
+        // Only the multi-key commands that may run on one shard as keyed commands (MGET, MSET, DEL…) are worth making an
+        // op to look at; the rest never run in a batch. One whose keys are all on one shard joins as an op: run keyed,
+        // it would have to wait for the batch.
+        if (route == Route.Rejected || spec.OnOneShard is null || _opBatch.Count == MaxOpBatch || _opBatchArgs + args.Count > MaxOpBatchArgs)
+        {
+            return false;
+        }
+
+        var op = MakeOp(NewOpRequest(spec, args));
+        if (!OpRun.Batches(op, joining: true))
+        {
+            // MSETNX, or a call with an error to answer: it is made again when it runs, after the batch.
+            OpFinished(op);
+            return false;
+        }
+
+        LastCommand = spec.FullName;
+        _opBatch.Add(op);
+        _opBatchArgs += args.Count;
+        return true;
+    }
+
+    /// <summary>Starts the ops gathered in this pass, one alone or several as a batch; the pass ends with them.</summary>
+    private void StartOps()
+    {
+        if (Closed)
+        {
+            foreach (var gathered in _opBatch)
+            {
+                OpFinished(gathered);
+            }
+
+            _opBatch.Clear();
+            return;
+        }
+
+        if (_opBatch.Count == 1)
+        {
+            var op = _opBatch[0];
+            _opBatch.Clear();
+            StartOp(op);
+            return;
+        }
+
+        var run = FreeRun();
+        _waiting++;
+        run.StartBatch(_opBatch);
+        _opBatch.Clear();
+    }
+
+    /// <summary>One op at a time per connection (a batch counts as one): starts <paramref name="op"/> under a free coordinator.</summary>
+    private void StartOp(ShardOp op)
+    {
+        var run = FreeRun();
+        _waiting++;
+        if (run.Start(op))
+        {
+            _waiting--;
+            CheckOutputLimit();
+        }
+    }
+
+    /// <summary>
+    /// A coordinator free for the next op. The last one is reused once its releases have all run (an op spanning shards
+    /// then allocates nothing). A release wakes no one (OpStep.Send), so the last one's may still be queued on a loop
+    /// with nothing else to do: the one before it is tried next, and a new one made only if both are busy.
+    /// </summary>
+    private OpRun FreeRun()
+    {
         if (_opRun is not { Reusable: true })
         {
             if (_previousOpRun is { Reusable: true })
@@ -748,22 +856,33 @@ internal sealed unsafe class Connection
             }
         }
 
-        _waiting++;
-        if (_opRun.Start(op))
-        {
-            _waiting--;
-            CheckOutputLimit();
-        }
+        return _opRun;
     }
+
+    private OpRequest NewOpRequest(CommandSpec spec, ArgView args) => new()
+    {
+        Args = args,
+        Db = Db,
+        Slots = Loop.Server.Slots,
+        NowMs = Loop.ClockNow(),
+        DatabaseCount = Loop.Server.Options.Databases,
+        Spec = spec,
+        ClientId = Id,
+        NoTouch = NoTouch,
+    };
 
     /// <summary>The op of <paramref name="request"/>: the spare op, when it is of the same command, else a new one.</summary>
     private ShardOp MakeOp(in OpRequest request)
     {
-        if (_spareOp is { } spare && ReferenceEquals(spare.Spec, request.Spec))
+        var spares = _spareOps;
+        for (var i = 0; i < spares.Length; i++)
         {
-            _spareOp = null;
-            spare.Reuse(request);
-            return spare;
+            if (spares[i] is { } spare && ReferenceEquals(spare.Spec, request.Spec))
+            {
+                spares[i] = null;
+                spare.Reuse(request);
+                return spare;
+            }
         }
 
         return request.Spec.CreateOp!(request);
@@ -773,12 +892,34 @@ internal sealed unsafe class Connection
     /// <paramref name="op"/> is answered and no shard touches it any more (its releases need none of it): a reusable one
     /// is retired and kept for this connection's next call of its command, in place of the spare before it.
     /// </summary>
+    /// <remarks>
+    /// The first slot takes an op of any size (its tables are bounded by <see cref="ShardOp.Retire"/>); the others, which
+    /// serve batches, only ops of at most <see cref="SmallSpareArgs"/> arguments over at most <see cref="SmallSpareShards"/>
+    /// shards, so a connection's spares stay small (an MGET op keeps up to 1 KB of reply part per shard it used).
+    /// </remarks>
     public void OpFinished(ShardOp op)
     {
-        if (op.Reusable)
+        if (!op.Reusable)
         {
-            op.Retire();
-            _spareOp = op;
+            return;
+        }
+
+        var spares = _spareOps;
+        var small = op.Args.Count <= SmallSpareArgs && op.Shards.Length <= SmallSpareShards;
+        op.Retire();
+        if (spares[0] is null || !small)
+        {
+            spares[0] = op;
+            return;
+        }
+
+        for (var i = 1; i < spares.Length; i++)
+        {
+            if (spares[i] is null)
+            {
+                spares[i] = op;
+                return;
+            }
         }
     }
 
@@ -801,6 +942,8 @@ internal sealed unsafe class Connection
                 SendGroups();
             }
 
+            // An op that may start a batch waits for the commands after it: the pass that follows gathers them and
+            // starts the batch (ParseAndRun).
             return;
         }
 

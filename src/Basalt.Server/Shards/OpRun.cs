@@ -21,6 +21,15 @@ internal sealed class OpRun
     private readonly Connection _conn;
     private ShardOp _op = null!;
 
+    // The ops this run coordinates: one, or a batch of single-phase key-scoped ops that came in a row in one pipeline
+    // (StartBatch). _op is the first.
+    private ShardOp?[] _ops = new ShardOp?[1];
+    private int _opCount;
+
+    // A batch's involved shards (the union of its ops', ascending), and a scratch mark per shard to build it.
+    private int[] _batchShards = [];
+    private bool[] _marked = [];
+
     // One step per involved shard, the first StepCount in use; steps are kept and rebound to the next op's shards.
     private OpStep[] _steps = [];
     private int _stepCount;
@@ -49,6 +58,9 @@ internal sealed class OpRun
     public bool Reusable => _frames == 0 && Volatile.Read(ref _releasesOut) == 0;
 
     public ShardOp Op => _op;
+
+    /// <summary>Whether the run holds keys (every op of a batch does) rather than whole shards.</summary>
+    public bool KeyScoped => _op.KeyScoped;
 
     public ShardLoop Home => _conn.Loop;
 
@@ -79,14 +91,103 @@ internal sealed class OpRun
         }
     }
 
+    /// <summary>
+    /// Starts <paramref name="ops"/>, two or more ops that came in a row in one pipeline, each single-phase, key-scoped and
+    /// over several shards (<see cref="Batches"/>), as one: each involved shard is held in ascending order for the keys of
+    /// all of them and runs their parts there in request order, and the replies are written in that order while every
+    /// shard is still held. Each op is then atomic, as alone, and they take effect in the order sent. Never finishes at once.
+    /// </summary>
+    public void StartBatch(List<ShardOp> ops)
+    {
+        _frames++;
+        try
+        {
+            BeginBatch(ops);
+        }
+        finally
+        {
+            _frames--;
+        }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="op"/> may run in a batch (<see cref="StartBatch"/>): one phase, only its own keys held. A batch
+    /// starts with an op over several shards; an op on one shard may join one (<paramref name="joining"/>), since it would
+    /// otherwise wait for it.
+    /// </summary>
+    public static bool Batches(ShardOp op, bool joining) =>
+        op.SinglePhase && op.KeyScoped && !op.SequentialShards && op.Shards.Length > (joining ? 0 : 1) && op.EarlyError is null;
+
     private bool Begin(ShardOp op)
     {
-        _op = op;
+        TakeOps(op, null);
+        return BeginOn(op.Shards);
+    }
+
+    private void BeginBatch(List<ShardOp> ops)
+    {
+        TakeOps(ops[0], ops);
+        var loops = Home.Server.Loops.Length;
+        if (_marked.Length < loops)
+        {
+            _marked = new bool[loops];
+        }
+
+        var count = 0;
+        foreach (var op in ops)
+        {
+            foreach (var shard in op.Shards)
+            {
+                if (!_marked[shard])
+                {
+                    _marked[shard] = true;
+                    count++;
+                }
+            }
+        }
+
+        if (_batchShards.Length != count)
+        {
+            _batchShards = new int[count];
+        }
+
+        for (int s = 0, k = 0; k < count; s++)
+        {
+            if (_marked[s])
+            {
+                _marked[s] = false;
+                _batchShards[k++] = s;
+            }
+        }
+
+        BeginOn(_batchShards);
+    }
+
+    private void TakeOps(ShardOp first, List<ShardOp>? batch)
+    {
+        _op = first;
+        _opCount = batch?.Count ?? 1;
+        if (_ops.Length < _opCount)
+        {
+            _ops = new ShardOp?[_opCount];
+        }
+
+        if (batch is null)
+        {
+            _ops[0] = first;
+        }
+        else
+        {
+            batch.CopyTo(_ops!);
+        }
+    }
+
+    private bool BeginOn(int[] shards)
+    {
         _start = System.Diagnostics.Stopwatch.GetTimestamp();
         _lockIndex = 0;
         _phase = 0;
         _pending = 0;
-        var shards = op.Shards;
         if (_steps.Length < shards.Length)
         {
             var grown = new OpStep[shards.Length];
@@ -99,6 +200,8 @@ internal sealed class OpRun
         {
             (_steps[i] ??= new OpStep(this)).Bind(shards[i]);
         }
+
+        var op = _op;
 
         switch (shards.Length)
         {
@@ -194,11 +297,48 @@ internal sealed class OpRun
     }
 
     /// <summary>Writes the reply and counts the command on the home loop; its latency is the coordinator's wall time.</summary>
+    /// <remarks>A batch's ops are answered in request order, each counted with the batch's wall time.</remarks>
     private void ReplyAndRecord()
     {
-        var before = _conn.Output.Length;
-        Home.ReplyToOp(_op, _conn.Output);
-        Home.RecordCommand(_op.Spec, System.Diagnostics.Stopwatch.GetTimestamp() - _start, _conn.Output, before);
+        for (var i = 0; i < _opCount; i++)
+        {
+            var op = _ops[i]!;
+            var before = _conn.Output.Length;
+            Home.ReplyToOp(op, _conn.Output);
+            Home.RecordCommand(op.Spec, System.Diagnostics.Stopwatch.GetTimestamp() - _start, _conn.Output, before);
+        }
+    }
+
+    /// <summary>Adds the lock identity of each key <paramref name="shard"/> owns, of every op of the run, to <paramref name="into"/>.</summary>
+    public void KeysOn(int shard, List<ulong> into)
+    {
+        for (var i = 0; i < _opCount; i++)
+        {
+            _ops[i]!.KeysOn(shard, into);
+        }
+    }
+
+    /// <summary>
+    /// Runs the part of phase <paramref name="phase"/> each op of the run has on <paramref name="loop"/>'s shard, in request
+    /// order, on that shard's thread; an op a part of which failed on an earlier shard is only held and released there.
+    /// </summary>
+    public void RunParts(ShardLoop loop, int phase)
+    {
+        var now = loop.ClockNow();
+        for (var i = 0; i < _opCount; i++)
+        {
+            var op = _ops[i]!;
+            if (_opCount > 1 && Array.IndexOf(op.Shards, loop.Id) < 0)
+            {
+                continue;
+            }
+
+            op.StampStart(now);
+            if (op.Failure is null)
+            {
+                loop.RunOpPhase(op, phase);
+            }
+        }
     }
 
     private void SendHold(int index)
@@ -248,9 +388,15 @@ internal sealed class OpRun
     /// </summary>
     private void LetGoOfOp()
     {
-        var op = _op;
         _op = null!;
-        _conn.OpFinished(op);
+        for (var i = 0; i < _opCount; i++)
+        {
+            var op = _ops[i]!;
+            _ops[i] = null;
+            _conn.OpFinished(op);
+        }
+
+        _opCount = 0;
     }
 
     /// <summary>A release has run on its shard. Its step is touched no more after this.</summary>
@@ -319,7 +465,7 @@ internal sealed class OpStep(OpRun run) : ShardWork
     {
         if (kind != StepKind.Release)
         {
-            _keyScoped = run.Op.KeyScoped;
+            _keyScoped = run.KeyScoped;
         }
 
         Kind = kind;
@@ -336,7 +482,7 @@ internal sealed class OpStep(OpRun run) : ShardWork
         if (TakesKeys(kind))
         {
             _keyHashes.Clear();
-            run.Op.KeysOn(_shard, _keyHashes);
+            run.KeysOn(_shard, _keyHashes);
         }
 
         var target = run.Home.Server.Loops[_shard];
@@ -395,14 +541,12 @@ internal sealed class OpStep(OpRun run) : ShardWork
                     loop.Locks.TakeExclusive(run);
                 }
 
-                run.Op.StampStart(loop.ClockNow());
-                RunUnlessFailed(loop);
+                run.RunParts(loop, _phase);
                 break;
             case StepKind.RunLast:
                 // Admitted only when nothing it needs is held, and it runs to the end on this thread:
                 // there is nothing to hold past this step.
-                run.Op.StampStart(loop.ClockNow());
-                RunUnlessFailed(loop);
+                run.RunParts(loop, _phase);
                 break;
             case StepKind.Phase:
                 loop.RunOpPhase(run.Op, _phase);
@@ -447,18 +591,6 @@ internal sealed class OpStep(OpRun run) : ShardWork
         {
             _keyHashes.Clear();
             _keyHashes.Capacity = 0;
-        }
-    }
-
-    /// <summary>
-    /// The op's part on this shard (a single-phase op's phase 0, or a sequential op's phase for this shard), unless a
-    /// shard before it failed: the op is then only held and released.
-    /// </summary>
-    private void RunUnlessFailed(ShardLoop loop)
-    {
-        if (run.Op.Failure is null)
-        {
-            loop.RunOpPhase(run.Op, _phase);
         }
     }
 }

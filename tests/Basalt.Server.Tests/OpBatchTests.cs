@@ -1,0 +1,115 @@
+using System.Globalization;
+using System.Text;
+using Basalt.Engine;
+using Basalt.Server.Tests.Operations;
+using Basalt.Testing;
+
+namespace Basalt.Server.Tests;
+
+/// <summary>
+/// Multi-key commands that come in a row in one pipeline (MGET, MSET, DEL, UNLINK, EXISTS, TOUCH) run as one batch under
+/// one coordinator (<c>OpRun.StartBatch</c>): each shard is held for the keys of all of them and runs their parts in
+/// request order. One at a time, each op over two shards cost a round trip of messages, and pipelined MGETs of random
+/// keys ran at a fifth of Redis's rate.
+/// </summary>
+public sealed class OpBatchTests
+{
+    [Fact]
+    public async Task A_pipeline_of_ops_over_both_shards_answers_in_order_in_a_few_messages()
+    {
+        await using var s = await InProcessServer.StartAsync();
+        var slots = new SlotMap(2);
+        var a = ShardTags.FirstTagOn(slots, 0);
+        var b = ShardTags.FirstTagOn(slots, 1);
+        using var c = s.Connect();
+
+        const int Rounds = 200;
+        var pipeline = new List<byte[]>();
+        for (var i = 0; i < Rounds; i++)
+        {
+            var n = i.ToString(CultureInfo.InvariantCulture);
+            pipeline.Add(RespConnection.Encode("MSET", $"{a}x:{n}", $"v{n}", $"{b}x:{n}", $"w{n}"));
+            pipeline.Add(RespConnection.Encode("MGET", $"{a}x:{n}", $"{b}x:{n}", $"{a}none"));
+
+            // Its keys on one shard: it joins the batch as an op rather than wait for it as a keyed command.
+            pipeline.Add(RespConnection.Encode("MGET", $"{b}x:{n}", $"{b}none"));
+            pipeline.Add(RespConnection.Encode("EXISTS", $"{a}x:{n}", $"{b}x:{n}", $"{b}x:{n}"));
+            pipeline.Add(RespConnection.Encode("TOUCH", $"{a}x:{n}", $"{b}none"));
+            pipeline.Add(RespConnection.Encode("DEL", $"{a}x:{n}", $"{b}x:{n}", $"{b}none"));
+            pipeline.Add(RespConnection.Encode("EXISTS", $"{a}x:{n}", $"{b}x:{n}"));
+            pipeline.Add(RespConnection.Encode("MSET", $"{a}keep:{n}", "1", $"{b}keep:{n}", "2"));
+            pipeline.Add(RespConnection.Encode("UNLINK", $"{a}keep:{n}", $"{b}keep:{n}"));
+        }
+
+        var before = await ShardTags.MessagesAsync(s);
+        c.SendRaw(pipeline.SelectMany(p => p).ToArray());
+        for (var i = 0; i < Rounds; i++)
+        {
+            var n = i.ToString(CultureInfo.InvariantCulture);
+            Assert.Equal("OK", c.Read().Text);
+            var values = c.Read().Items!;
+            Assert.Equal([$"v{n}", $"w{n}", null], values.Select(v => v.IsNull ? null : v.Text));
+            values = c.Read().Items!;
+            Assert.Equal([$"w{n}", null], values.Select(v => v.IsNull ? null : v.Text));
+            Assert.Equal(3, c.Read().Integer);
+            Assert.Equal(1, c.Read().Integer);
+            Assert.Equal(2, c.Read().Integer);
+            Assert.Equal(0, c.Read().Integer);
+            Assert.Equal("OK", c.Read().Text);
+            Assert.Equal(2, c.Read().Integer);
+        }
+
+        // 1,800 commands, 1,600 of them ops over both shards: one at a time each cost a message to the other shard and
+        // one back (3,602 here). In batches of up to 16 they cost a few per batch (272 here).
+        var messages = await ShardTags.MessagesAsync(s) - before;
+        Assert.True(messages < 800, $"{messages} cross-shard messages");
+        Assert.Equal(0, c.Call("DBSIZE").Integer);
+    }
+
+    [Fact]
+    public async Task What_ends_a_batch_runs_after_it_and_in_its_place()
+    {
+        await using var s = await InProcessServer.StartAsync();
+        var slots = new SlotMap(2);
+        var a = ShardTags.FirstTagOn(slots, 0);
+        var b = ShardTags.FirstTagOn(slots, 1);
+        using var c = s.Connect();
+
+        // A batch is broken by keyed commands, MSETNX (two phases), an error to answer, SELECT and a whole-keyspace op;
+        // each runs after the ops before it and before those after it.
+        c.SendRaw(Concat(
+            RespConnection.Encode("MSET", $"{a}k", "1", $"{b}k", "1"),
+            RespConnection.Encode("INCR", $"{a}k"),
+            RespConnection.Encode("MGET", $"{a}k", $"{b}k"),
+            RespConnection.Encode("MSETNX", $"{a}k", "9", $"{b}n", "9"),
+            RespConnection.Encode("MSET", $"{a}k", "3", $"{b}k"),
+            RespConnection.Encode("MGET", $"{a}k", $"{b}k", $"{b}n"),
+            RespConnection.Encode("SELECT", "1"),
+            RespConnection.Encode("MGET", $"{a}k", $"{b}k"),
+            RespConnection.Encode("MSET", $"{a}k", "db1", $"{b}k", "db1"),
+            RespConnection.Encode("DBSIZE"),
+            RespConnection.Encode("SELECT", "0"),
+            RespConnection.Encode("DEL", $"{a}k", $"{b}k"),
+            RespConnection.Encode("NOSUCHCOMMAND"),
+            RespConnection.Encode("EXISTS", $"{a}k", $"{b}k", $"{b}n"),
+            RespConnection.Encode("GET", $"{b}n")));
+
+        Assert.Equal("OK", c.Read().Text);
+        Assert.Equal(2, c.Read().Integer);
+        Assert.Equal(["2", "1"], c.Read().Items!.Select(v => v.Text));
+        Assert.Equal(0, c.Read().Integer);
+        Assert.Equal("ERR wrong number of arguments for 'mset' command", c.Read().Text);
+        Assert.Equal(["2", "1", null], c.Read().Items!.Select(v => v.IsNull ? null : v.Text));
+        Assert.Equal("OK", c.Read().Text);
+        Assert.All(c.Read().Items!, v => Assert.True(v.IsNull));
+        Assert.Equal("OK", c.Read().Text);
+        Assert.Equal(2, c.Read().Integer);
+        Assert.Equal("OK", c.Read().Text);
+        Assert.Equal(2, c.Read().Integer);
+        Assert.StartsWith("ERR unknown command 'NOSUCHCOMMAND'", c.Read().Text, StringComparison.Ordinal);
+        Assert.Equal(0, c.Read().Integer);
+        Assert.True(c.Read().IsNull);
+    }
+
+    private static byte[] Concat(params byte[][] parts) => parts.SelectMany(p => p).ToArray();
+}
