@@ -16,7 +16,7 @@ import subprocess
 import sys
 import urllib.request
 
-from run import wait_port  # bench/run.py, beside this file
+from run import require_free, wait_port  # bench/run.py, beside this file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARDS_LIST = os.environ.get("BASALT_SHARDS_LIST", "1 2").split()
@@ -34,6 +34,9 @@ WORKLOADS = {
     "MGET": ["-P", "1", "-c", "50", "MGET", "key:__rand_int__", "key:__rand_int__", "key:__rand_int__",
              "key:__rand_int__", "key:__rand_int__"],
     "INCR": ["-t", "incr", "-P", "1", "-c", "50"],
+    # Pipelined multi-key ops over both shards run in batches (docs/architecture.md, op batches).
+    "MGET P16": ["-P", "16", "-c", "50", "MGET", "key:__rand_int__", "key:__rand_int__"],
+    "MSET P16": ["-P", "16", "-c", "50", "MSET", "key:__rand_int__", "x", "key:__rand_int__", "y"],
 }
 
 
@@ -51,6 +54,7 @@ def main():
         cmd = ["dotnet", os.path.join(ROOT, "src/Basalt.Server/bin/Release/net10.0/basalt-server.dll"),
                "--port", str(PORT), "--admin-port", str(ADMIN), "--shards", shards,
                "--dir", "/tmp/basalt-alloc-data", "--loglevel", "warning"]
+        require_free(PORT)
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_port(PORT)

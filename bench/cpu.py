@@ -13,7 +13,7 @@ import statistics
 import subprocess
 import sys
 
-from run import wait_port  # bench/run.py, beside this file
+from run import require_free, wait_port  # bench/run.py, beside this file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARDS = os.environ.get("BASALT_SHARDS", str(os.cpu_count()))
@@ -54,6 +54,7 @@ def main():
         args = WORKLOADS[wname]
         requests = 2 * int(args[args.index("-n") + 1])
         for name, cmd in SERVERS.items():
+            require_free(port)
             proc = subprocess.Popen(cmd(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 wait_port(port)

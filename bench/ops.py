@@ -12,7 +12,7 @@ import time
 
 import redis
 
-from run import wait_port  # bench/run.py, beside this file
+from run import require_free, wait_port  # bench/run.py, beside this file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARDS = os.environ.get("BASALT_SHARDS", str(os.cpu_count()))
@@ -86,6 +86,7 @@ def main():
     }
     results = {}
     for name, (port, cmd) in servers.items():
+        require_free(port)
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_port(port)

@@ -51,6 +51,17 @@ SERVERS = {
 PORTS = {"basalt": 7101, "redis": 7102, "garnet": 7103}
 
 
+def require_free(port):
+    """Refuses to go on when something already listens on port: the benchmark would measure that server instead."""
+    with socket.socket() as s:
+        # As the servers bind: connections of an earlier run left in TIME_WAIT don't count, a listener does.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as e:
+            raise SystemExit(f"port {port} is taken ({e}); stop whatever listens there and run again")
+
+
 def wait_port(port, timeout=60):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -78,6 +89,8 @@ def main():
     results = {}  # (server, workload, test) -> [(rps, p99)]
     procs = {}
     try:
+        for name in SERVERS:
+            require_free(PORTS[name])
         for name, cmd in SERVERS.items():
             procs[name] = subprocess.Popen(cmd(PORTS[name]), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             wait_port(PORTS[name])
