@@ -105,6 +105,9 @@ internal sealed unsafe class Connection
     private int[] _batchShard = new int[64];
     private int[] _batchOrdinal = new int[64];
     private bool _grouping;
+
+    // Of the commands grouped in this pass, those that are multi-key commands on one shard (TakeGroupsIntoBatch).
+    private int _groupedMultiKey;
     private int _barrierStart = -1;
     private int _barrierCount;
     private string? _pendingProtocolError;
@@ -465,6 +468,7 @@ internal sealed unsafe class Connection
 
         _active.Clear();
         _batchCount = 0;
+        _groupedMultiKey = 0;
         _grouping = false;
     }
 
@@ -715,7 +719,11 @@ internal sealed unsafe class Connection
 
                 if (_grouping)
                 {
-                    MakeBarrier(argStart, argCount);
+                    if (!GroupsJoinBatch(route, spec!, args))
+                    {
+                        MakeBarrier(argStart, argCount);
+                    }
+
                     return;
                 }
 
@@ -794,6 +802,28 @@ internal sealed unsafe class Connection
         _opBatch.Add(op);
         _opBatchArgs += args.Count;
         return true;
+    }
+
+    /// <summary>
+    /// While commands are grouped: true if they are all multi-key commands on one shard and the command is an op that
+    /// starts a batch, which they are now taken into (<see cref="TakeGroupsIntoBatch"/>); false if it must wait for them.
+    /// </summary>
+    private bool GroupsJoinBatch(Route route, CommandSpec spec, ArgView args)
+    {
+        if (route != Route.Op || spec.OnOneShard is null || _groupedMultiKey != _batchCount || _batchCount >= MaxOpBatch)
+        {
+            return false;
+        }
+
+        var op = MakeOp(NewOpRequest(spec, args));
+        if (OpRun.Batches(op, joining: false) && TakeGroupsIntoBatch(op, args.Count))
+        {
+            LastCommand = spec.FullName;
+            return true;
+        }
+
+        OpFinished(op);
+        return false;
     }
 
     /// <summary>Starts the ops gathered in this pass, one alone or several as a batch; the pass ends with them.</summary>
@@ -936,14 +966,11 @@ internal sealed unsafe class Connection
         {
             var (start, count) = (_barrierStart, _barrierCount);
             _barrierStart = -1;
+            // A keyed command grouped here, or an op that may start a batch, waits for the commands after it: the pass
+            // that follows (ParseAndRun, which the pump runs next) groups or gathers them too, and sends the groups or
+            // starts the batch at its end. Sent at once, the group cost a round trip of its own, and an op after it in
+            // the pipeline could not take it into its batch (TakeGroupsIntoBatch).
             Dispatch(start, count);
-            if (_grouping && _waiting == 0 && !Closed)
-            {
-                SendGroups();
-            }
-
-            // An op that may start a batch waits for the commands after it: the pass that follows gathers them and
-            // starts the batch (ParseAndRun).
             return;
         }
 
@@ -972,6 +999,53 @@ internal sealed unsafe class Connection
         _batchOrdinal[_batchCount] = g.Add(spec, argStart, argCount);
         _batchCount++;
         _grouping = true;
+        if (spec.OnOneShard is not null)
+        {
+            _groupedMultiKey++;
+        }
+    }
+
+    /// <summary>
+    /// An op that could start a batch (<paramref name="op"/>) comes after commands grouped in this pass that are all
+    /// multi-key commands on one shard (MGET, MSET, DEL… under one tag, or that happen to land on one shard): they become
+    /// ops of a batch that <paramref name="op"/> then joins, instead of going out as groups with the op waiting behind
+    /// them. Nothing of a group has run before it is sent, so taking them back changes nothing. False, with every op made
+    /// here given back, when one of them can't run in a batch (MSETNX, or a call with an error to answer).
+    /// </summary>
+    private bool TakeGroupsIntoBatch(ShardOp op, int argCount)
+    {
+        var args = argCount;
+        for (var i = 0; i < _batchCount; i++)
+        {
+            args += _groups[_batchShard[i]]!.ArgCountOf(_batchOrdinal[i]);
+        }
+
+        if (args > MaxOpBatchArgs)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < _batchCount; i++)
+        {
+            var (spec, start, count) = _groups[_batchShard[i]]!.Entry(_batchOrdinal[i]);
+            var grouped = MakeOp(NewOpRequest(spec, new ArgView(_in, _args, start, count)));
+            _opBatch.Add(grouped);
+            if (!OpRun.Batches(grouped, joining: true))
+            {
+                foreach (var made in _opBatch)
+                {
+                    OpFinished(made);
+                }
+
+                _opBatch.Clear();
+                return false;
+            }
+        }
+
+        ResetBatch();
+        _opBatch.Add(op);
+        _opBatchArgs = args;
+        return true;
     }
 
     private void SendGroups()
