@@ -22,7 +22,37 @@ public sealed class ReplyBuffer : IDisposable
     private byte[] _array;
     private MappedBlock? _mapped;
 
-    public ReplyBuffer(int initialSize = 4096) => _array = BufferPool.Rent(Math.Min(initialSize, BufferPool.MaxPooled));
+    // Where writing must grow the buffer or pass the limit: the smaller of Capacity and Limit.
+    private int _end;
+    private int _limit = int.MaxValue;
+
+    public ReplyBuffer(int initialSize = 4096)
+    {
+        _array = BufferPool.Rent(Math.Min(initialSize, BufferPool.MaxPooled));
+        _end = Math.Min(_array.Length, _limit);
+    }
+
+    /// <summary>
+    /// The length the buffer may reach: a write that would pass it throws <see cref="OutputLimitException"/> and marks the
+    /// buffer <see cref="Overflowed"/>, so one command can't build more for a client than it may hold (an MGET naming one
+    /// big value a thousand times). The owner sets it from the client's output limit; unset, only the 2 GB a buffer can
+    /// hold bounds it.
+    /// </summary>
+    public int Limit
+    {
+        get => _limit;
+        set
+        {
+            _limit = Math.Max(0, value);
+            _end = Math.Min(Capacity, _limit);
+        }
+    }
+
+    /// <summary>A write would have passed <see cref="Limit"/> since the buffer was last cleared: its client is to be cut off.</summary>
+    public bool Overflowed { get; private set; }
+
+    /// <summary>Marks the buffer over its limit: a reply meant for it was dropped for its size somewhere else.</summary>
+    public void MarkOverflowed() => Overflowed = true;
 
     /// <summary>2 or 3; chosen by HELLO.</summary>
     public int Protocol { get; set; } = 2;
@@ -36,7 +66,11 @@ public sealed class ReplyBuffer : IDisposable
 
     private Span<byte> Memory => _mapped is { } m ? m.Span : _array;
 
-    public void Clear() => Length = 0;
+    public void Clear()
+    {
+        Length = 0;
+        Overflowed = false;
+    }
 
     /// <summary>Removes the first <paramref name="count"/> bytes (sent), keeping the rest.</summary>
     public void Consume(int count)
@@ -62,6 +96,7 @@ public sealed class ReplyBuffer : IDisposable
         {
             Release();
             _array = BufferPool.Rent(4096);
+            _end = Math.Min(_array.Length, _limit);
         }
     }
 
@@ -69,7 +104,7 @@ public sealed class ReplyBuffer : IDisposable
     {
         // Unsigned, so a size that overflowed int on the way here (a value near 2 GB plus its header) still goes to
         // Grow, which refuses it, instead of passing as negative.
-        if ((uint)size > (uint)(Capacity - Length))
+        if ((uint)size > (uint)(_end - Length))
         {
             Grow(size);
         }
@@ -252,6 +287,7 @@ public sealed class ReplyBuffer : IDisposable
     {
         Release();
         Length = 0;
+        _end = 0;
     }
 
     private void Release()
@@ -286,26 +322,39 @@ public sealed class ReplyBuffer : IDisposable
             throw new BufferAllocationException($"a reply buffer can't hold more than {Array.MaxLength} bytes");
         }
 
+        if ((long)Length + size > _limit)
+        {
+            Overflowed = true;
+            throw new OutputLimitException($"a reply of {Length + (long)size} bytes passes the client's output limit of {_limit} bytes");
+        }
+
+        if ((long)Length + size <= Capacity)
+        {
+            // Room enough, below a limit set lower than a capacity the buffer had grown to before.
+            return;
+        }
+
         var want = (int)Math.Min(Math.Max((long)Capacity * 2, (long)Length + size), Array.MaxLength);
         if (_mapped is { } m)
         {
             m.Resize(want);
-            return;
         }
-
-        if (want <= BufferPool.MaxPooled)
+        else if (want <= BufferPool.MaxPooled)
         {
             var next = BufferPool.Rent(want);
             _array.AsSpan(0, Length).CopyTo(next);
             BufferPool.Return(_array);
             _array = next;
-            return;
+        }
+        else
+        {
+            var mapped = new MappedBlock(want);
+            _array.AsSpan(0, Length).CopyTo(mapped.Span);
+            BufferPool.Return(_array);
+            _array = [];
+            _mapped = mapped;
         }
 
-        var mapped = new MappedBlock(want);
-        _array.AsSpan(0, Length).CopyTo(mapped.Span);
-        BufferPool.Return(_array);
-        _array = [];
-        _mapped = mapped;
+        _end = Math.Min(Capacity, _limit);
     }
 }

@@ -41,6 +41,29 @@ public sealed class ReplyBufferTests
     }
 
     [Fact]
+    public void A_write_past_the_limit_throws_keeps_what_was_written_and_marks_the_buffer_until_cleared()
+    {
+        using var o = new ReplyBuffer(16) { Limit = 1000 };
+        o.Bulk(new byte[500]);
+        var written = o.Length;
+        Assert.Throws<OutputLimitException>(() => o.Bulk(new byte[600]));
+        Assert.Equal(written, o.Length);
+        Assert.True(o.Overflowed);
+        o.Clear();
+        Assert.False(o.Overflowed);
+
+        // A limit below a capacity the buffer already has still holds: the fast path stops at the limit, not the capacity.
+        o.Limit = int.MaxValue;
+        o.WriteRaw(new byte[100_000]);
+        o.Clear();
+        o.Limit = 1000;
+        Assert.True(o.Capacity > 1000);
+        o.WriteRaw(new byte[1000]);
+        Assert.Throws<OutputLimitException>(() => o.WriteRaw(new byte[1]));
+        Assert.Equal(1000, o.Length);
+    }
+
+    [Fact]
     public void Past_the_pooled_size_it_moves_to_a_mapping_keeping_every_byte_and_gives_it_up_when_shrunk()
     {
         // 1 MB is the largest pooled array: the buffer then lives in an anonymous mapping, remapped as it grows.

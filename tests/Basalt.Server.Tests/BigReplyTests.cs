@@ -156,6 +156,52 @@ public sealed class BigReplyTests
     }
 
     [Fact]
+    public void A_command_whose_reply_would_pass_the_limit_is_cut_off_before_its_reply_is_built()
+    {
+        // MGET naming one 1 MB value 200 times asks for 200 MB from 2 MB of data, past the client's 16 MB limit. The reply
+        // was built whole first (in the output, a group's replies, or an op's per-shard parts and then the output) and
+        // the client cut off after: a 10 MB value named 300 times took an idle server to 5 GB. Every reply buffer now
+        // stops at what its client may hold, and the client is cut off there.
+        using var server = ServerProcess.StartBasalt("--shards", "2", "--client-output-buffer-limit", "normal", "16mb", "0", "0");
+        using var observer = server.Connect();
+        var (near, far) = SetNearAndFar(observer, observer, ValueBytes);
+        var start = HighWaterMegabytes(server);
+
+        string[][] requests =
+        [
+            ["MGET", .. Enumerable.Repeat(near, 200)],
+            ["MGET", .. Enumerable.Repeat(far, 200)],
+            ["MGET", .. Enumerable.Range(0, 200).Select(i => i % 2 == 0 ? near : far)],
+            ["ECHO", new string('e', 20 * 1024 * 1024)],
+        ];
+        foreach (var args in requests)
+        {
+            // Each case from a connection on either loop: a one-shard MGET runs inline on its own shard's loop, and
+            // in a group from the other.
+            for (var i = 0; i < 2; i++)
+            {
+                using var c = server.Connect();
+                c.SendRaw(RespConnection.Encode(args));
+                Assert.True(c.IsClosedWithoutReply(30_000), $"{args[0]} of {args.Length - 1} arguments was answered");
+            }
+        }
+
+        // 16 pipelined MGETs over both shards, 20 MB each: an op batch, its per-shard parts bounded by the same limit.
+        using (var c = server.Connect())
+        {
+            var mget = RespConnection.Encode(["MGET", .. Enumerable.Range(0, 20).Select(i => i % 2 == 0 ? near : far)]);
+            c.SendRaw(Repeat(mget, 16));
+            Assert.True(c.IsClosedWithoutReply(30_000), "the batch was answered");
+        }
+
+        Assert.True(server.WaitForLog("a reply would have passed client-output-buffer-limit", TimeSpan.FromSeconds(10)), server.Log);
+        var grown = HighWaterMegabytes(server) - start;
+        Assert.True(grown < 100, $"the server's peak memory grew by {grown} MB for replies it never sent");
+        Assert.Equal("PONG", observer.Call("PING").Text);
+        Assert.Equal(ValueBytes, observer.Call("GET", far).Text!.Length);
+    }
+
+    [Fact]
     public void A_big_reply_buffer_is_kept_between_replies_and_given_back_once_unused()
     {
         // Unmapped as soon as each 2 MB reply was sent, the buffer was mapped and faulted in again for the next one:
@@ -395,17 +441,22 @@ public sealed class BigReplyTests
         return false;
     }
 
-    private static long RssMegabytes(ServerProcess server)
+    private static long RssMegabytes(ServerProcess server) => StatusMegabytes(server, "VmRSS:");
+
+    /// <summary>The most resident memory the server has had since it started.</summary>
+    private static long HighWaterMegabytes(ServerProcess server) => StatusMegabytes(server, "VmHWM:");
+
+    private static long StatusMegabytes(ServerProcess server, string field)
     {
         foreach (var line in File.ReadLines($"/proc/{server.Pid}/status"))
         {
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            if (line.StartsWith(field, StringComparison.Ordinal))
             {
-                return long.Parse(line["VmRSS:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) / 1024;
+                return long.Parse(line[field.Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) / 1024;
             }
         }
 
-        throw new InvalidOperationException("no VmRSS line");
+        throw new InvalidOperationException($"no {field} line");
     }
 }
 

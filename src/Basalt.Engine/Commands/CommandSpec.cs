@@ -168,4 +168,10 @@ public readonly struct OpRequest
 
     /// <summary>The client is in CLIENT NO-TOUCH mode: the op's lookups leave the keys' access time alone.</summary>
     public bool NoTouch { get; init; }
+
+    /// <summary>
+    /// The most reply bytes the client may still be sent (its output limit, less what waits for it): a buffer an op builds
+    /// its reply in is bounded by it (<see cref="Basalt.Protocol.ReplyBuffer.Limit"/>). 0 leaves it unbounded.
+    /// </summary>
+    public int ReplyLimit { get; init; }
 }

@@ -45,6 +45,12 @@ internal sealed class MGetOp : ShardOp
 
     public override void Run(ShardStore store, int phase)
     {
+        if (Budget is { Exceeded: true })
+        {
+            // Other parts of this op, or of ops batched with it, already built what the client may hold.
+            throw new OutputLimitException("the replies built for the client passed its output limit");
+        }
+
         var db = store.Dbs[Db];
         ReplyBuffer? part = null;
         for (var i = 1; i < Args.Count; i++)
@@ -65,11 +71,17 @@ internal sealed class MGetOp : ShardOp
                 // This shard's own slot: it alone writes it during the phase.
                 part = _parts![store.ShardId] ??= new ReplyBuffer(256);
                 part.Clear();
+                part.Limit = ReplyLimit;
             }
 
             _bounds![2 * i] = part.Length;
             part.Bulk(e.StringBytes);
             _bounds[(2 * i) + 1] = part.Length;
+        }
+
+        if (part is not null && Budget is { } budget && !budget.Add(part.Length))
+        {
+            throw new OutputLimitException($"the replies built for the client passed its output limit with {part.Length} bytes here");
         }
     }
 

@@ -73,6 +73,7 @@ public abstract class ShardOp
     public void Retire()
     {
         Args = default;
+        Budget = null;
         _keyShard = null;
         Shed(ref _keyShardTable);
         Retiring();
@@ -130,7 +131,17 @@ public abstract class ShardOp
         Spec = request.Spec;
         DatabaseCount = request.DatabaseCount;
         NoTouch = request.NoTouch;
+        ReplyLimit = request.ReplyLimit > 0 ? request.ReplyLimit : int.MaxValue;
     }
+
+    /// <summary>The most bytes a buffer the op builds its reply in may hold (<see cref="OpRequest.ReplyLimit"/>).</summary>
+    public int ReplyLimit { get; private set; }
+
+    /// <summary>
+    /// Shared by the ops of one coordinator: what parts of their replies built on the shards may add up to. Set by the
+    /// coordinator before any part runs; null for an op run whole on one shard, which writes straight into a bounded buffer.
+    /// </summary>
+    public ReplyBudget? Budget { get; set; }
 
     /// <summary>
     /// The wall clock (unix ms) the op reads, once for all its parts, as Redis reads it once per command: taken when the

@@ -332,6 +332,12 @@ internal sealed unsafe class Connection
                 }
             }
         }
+        catch (OutputLimitException)
+        {
+            // A reply, of a command run here or an op answered here, would have passed what the client may hold.
+            CloseOverOutputLimit("a reply would have passed client-output-buffer-limit");
+            return;
+        }
         finally
         {
             _inPump = false;
@@ -569,6 +575,7 @@ internal sealed unsafe class Connection
     private bool ParseAndRun()
     {
         _holdFrom = Output.Length;
+        BoundOutput();
         var dispatched = 0;
         var flushAt = PendingOutput + Loop.Server.Config.OutputFlushBytes;
         // Closed is checked every round: a command may close its own connection (output limit),
@@ -899,6 +906,7 @@ internal sealed unsafe class Connection
         Spec = spec,
         ClientId = Id,
         NoTouch = NoTouch,
+        ReplyLimit = ReplyAllowance(),
     };
 
     /// <summary>The op of <paramref name="request"/>: the spare op, when it is of the same command, else a new one.</summary>
@@ -1395,12 +1403,35 @@ internal sealed unsafe class Connection
     }
 
     /// <summary>
+    /// The length a buffer of replies for this client may reach (<see cref="ReplyBuffer.Limit"/>): past it the client is
+    /// over its output limit whatever else it has waiting, so a command that would build more (an MGET naming one big
+    /// value a thousand times) stops there and the client is cut off, rather than the server building gigabytes first.
+    /// </summary>
+    public int ReplyAllowance() => (int)Math.Min(Array.MaxLength, GroupOutputLimit() + OutputBufferLimits.UncountedBytes);
+
+    /// <summary>Bounds the output buffer by what the client may still be sent (<see cref="ReplyAllowance"/>), before replies are added to it.</summary>
+    public void BoundOutput() => Output.Limit = (int)Math.Min(Array.MaxLength, (long)Output.Length + ReplyAllowance());
+
+    /// <summary>Cuts the client off for its output, as <see cref="CheckOutputLimit"/> does.</summary>
+    public void CloseOverOutputLimit(string why)
+    {
+        Loop.Server.Log.ClientOverLimit(Id, why);
+        Close("output buffer limit");
+    }
+
+    /// <summary>
     /// client-output-buffer-limit normal, as Redis checks it when replies are added: over the hard limit the client is
     /// closed at once; over the soft limit it is closed once it has stayed over for more than the soft seconds.
     /// Replies that fit in Redis's fixed reply buffer don't count (<see cref="OutputBufferLimits.Counted"/>).
     /// </summary>
     private void CheckOutputLimit()
     {
+        if (Output.Overflowed)
+        {
+            CloseOverOutputLimit("a reply would have passed client-output-buffer-limit");
+            return;
+        }
+
         var used = OutputBufferLimits.Counted(PendingOutput);
         if (used == 0)
         {

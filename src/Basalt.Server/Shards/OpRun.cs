@@ -29,6 +29,7 @@ internal sealed class OpRun
     // A batch's involved shards (the union of its ops', ascending), and a scratch mark per shard to build it.
     private int[] _batchShards = [];
     private bool[] _marked = [];
+    private readonly ReplyBudget _budget = new();
 
     // One step per involved shard, the first StepCount in use; steps are kept and rebound to the next op's shards.
     private OpStep[] _steps = [];
@@ -180,6 +181,13 @@ internal sealed class OpRun
         {
             batch.CopyTo(_ops!);
         }
+
+        // The parts the ops build on their shards share what the client may be sent.
+        _budget.Reset(_conn.ReplyAllowance());
+        for (var i = 0; i < _opCount; i++)
+        {
+            _ops[i]!.Budget = _budget;
+        }
     }
 
     private bool BeginOn(int[] shards)
@@ -237,7 +245,16 @@ internal sealed class OpRun
         switch (step.Kind)
         {
             case OpStep.StepKind.Whole:
-                _conn.TakeOpReply(step.Reply!.WrittenSpan);
+                if (step.Reply!.Overflowed)
+                {
+                    // Its reply would have passed what the client may hold: the client is cut off (OnOpDone).
+                    _conn.Output.MarkOverflowed();
+                }
+                else
+                {
+                    _conn.TakeOpReply(step.Reply.WrittenSpan);
+                }
+
                 step.ReleaseReply();
                 LetGoOfOp();
                 _conn.OnOpDone();
@@ -300,6 +317,7 @@ internal sealed class OpRun
     /// <remarks>A batch's ops are answered in request order, each counted with the batch's wall time.</remarks>
     private void ReplyAndRecord()
     {
+        _conn.BoundOutput();
         for (var i = 0; i < _opCount; i++)
         {
             var op = _ops[i]!;
@@ -393,6 +411,7 @@ internal sealed class OpRun
         {
             var op = _ops[i]!;
             _ops[i] = null;
+            op.Budget = null;
             _conn.OpFinished(op);
         }
 
@@ -476,6 +495,7 @@ internal sealed class OpStep(OpRun run) : ShardWork
             var reply = _keptReply ??= new ReplyBuffer(256);
             reply.Clear();
             reply.Protocol = protocol;
+            reply.Limit = run.Op.ReplyLimit;
             Reply = reply;
         }
 

@@ -442,6 +442,12 @@ internal sealed unsafe class ShardLoop : IDisposable
         {
             (spec.Keyed ?? spec.OnOneShard)!(ref ctx);
         }
+        catch (OutputLimitException)
+        {
+            // The reply would pass what the client may hold: dropped, and the buffer stays marked, so its owner cuts the
+            // client off (Connection.CheckOutputLimit, CommandGroup.Run).
+            reply.Truncate(before);
+        }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             reply.Truncate(before);
@@ -497,6 +503,12 @@ internal sealed unsafe class ShardLoop : IDisposable
                 op.Run(Store, phase);
             }
         }
+        catch (OutputLimitException ex)
+        {
+            // Its part of the reply (an MGET's values here) would pass what the client may hold: the op is answered by
+            // cutting the client off (ReplyToOp), not logged as a defect.
+            op.Fail(ex);
+        }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             op.Fail(ex);
@@ -529,11 +541,24 @@ internal sealed unsafe class ShardLoop : IDisposable
         var before = reply.Length;
         try
         {
+            if (op.Failure is OutputLimitException)
+            {
+                reply.MarkOverflowed();
+                return;
+            }
+
             if (op.Failure is null)
             {
                 try
                 {
                     op.Reply(reply);
+                    return;
+                }
+                catch (OutputLimitException)
+                {
+                    // The reply passes what the client may hold: dropped, and the buffer stays marked, so the client is
+                    // cut off.
+                    reply.Truncate(before);
                     return;
                 }
                 catch (Exception ex) when (ex is not OutOfMemoryException)

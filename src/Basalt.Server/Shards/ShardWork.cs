@@ -132,6 +132,7 @@ internal sealed unsafe class CommandGroup : ShardWork
         _noTouch = noTouch;
         Replies.Protocol = protocol;
         Replies.Clear();
+        Replies.Limit = outputLimit > 0 ? (int)Math.Min(Array.MaxLength, outputLimit + OutputBufferLimits.UncountedBytes) : int.MaxValue;
         Returning = false;
     }
 
@@ -202,7 +203,7 @@ internal sealed unsafe class CommandGroup : ShardWork
             }
 
             // Bounded like the connection's own output: past the client's limit, stop; the client is closed.
-            if (_outputLimit > 0 && OutputLimitReached())
+            if (Replies.Overflowed || (_outputLimit > 0 && OutputLimitReached()))
             {
                 Overflowed = true;
                 ReplyEnds[i] = Replies.Length;
@@ -214,6 +215,8 @@ internal sealed unsafe class CommandGroup : ShardWork
             ReplyEnds[i] = Replies.Length;
         }
 
+        // A reply that would have passed the limit was dropped (ExecuteKeyed): its client is cut off, not answered short.
+        Overflowed |= Replies.Overflowed;
         Returning = true;
         if (HandedOff && !Overflowed && SendReplies(loop))
         {
