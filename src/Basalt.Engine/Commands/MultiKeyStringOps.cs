@@ -137,6 +137,20 @@ internal sealed class MGetOp : ShardOp
     }
 
     protected override void Retiring() => Shed(ref _bounds);
+
+    public override void Discard()
+    {
+        if (_parts is null)
+        {
+            return;
+        }
+
+        for (var i = 0; i < _parts.Length; i++)
+        {
+            _parts[i]?.Dispose();
+            _parts[i] = null;
+        }
+    }
 }
 
 /// <summary>MSET and MSETNX. MSETNX first checks every key on every shard, then sets only if none exists.</summary>

@@ -82,6 +82,14 @@ public abstract class ShardOp
     /// <summary>A <see cref="Reusable"/> op's set-up from its request, as its constructor does it: called by <see cref="Reuse"/>.</summary>
     protected virtual void Prepare() => throw new NotSupportedException($"{Spec.Name} ops are not reused");
 
+    /// <summary>
+    /// Gives back what a retired op keeps for a reuse (pooled buffers), when it is dropped rather than reused: its
+    /// connection closed, or kept it unused for a while.
+    /// </summary>
+    public virtual void Discard()
+    {
+    }
+
     /// <summary>Drops a finished op's references into the keyspace (<see cref="Retire"/>).</summary>
     protected virtual void Retiring()
     {

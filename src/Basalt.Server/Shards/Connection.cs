@@ -554,11 +554,13 @@ internal sealed unsafe class Connection
         _in = [];
         Output.Dispose();
 
-        // No group is out (_waiting is 0): their reply buffers, kept between batches, go too.
+        // No group is out (_waiting is 0): their reply buffers, kept between batches, go too, and so do the spare ops.
         foreach (var g in _groups)
         {
             g?.Replies.Dispose();
         }
+
+        DropSpares(0);
 
         // Only now, with nothing of it left in any inbox, does the client stop counting against maxclients: the inboxes
         // are sized by that count (a client has at most one message out), so a client that closes with work still out
@@ -947,6 +949,7 @@ internal sealed unsafe class Connection
         op.Retire();
         if (spares[0] is null || !small)
         {
+            spares[0]?.Discard();
             spares[0] = op;
             return;
         }
@@ -956,8 +959,23 @@ internal sealed unsafe class Connection
             if (spares[i] is null)
             {
                 spares[i] = op;
+
+                // Kept for batches, which may not come again: given back once unused for a while (OnTrimDue).
+                NoteBigBuffers();
                 return;
             }
+        }
+
+        op.Discard();
+    }
+
+    /// <summary>Drops the spare ops, all of them or those kept for batches only, giving back what they keep.</summary>
+    private void DropSpares(int from)
+    {
+        for (var i = from; i < _spareOps.Length; i++)
+        {
+            _spareOps[i]?.Discard();
+            _spareOps[i] = null;
         }
     }
 
@@ -1294,6 +1312,9 @@ internal sealed unsafe class Connection
                 {
                     g?.Replies.Shrink(64 * 1024);
                 }
+
+                // Spare ops kept for batches (up to 15, each with up to 1 KB of reply part per shard it used).
+                DropSpares(1);
             }
         }
 

@@ -147,9 +147,9 @@ internal sealed class OpRun
             }
         }
 
-        if (_batchShards.Length != count)
+        if (_batchShards.Length < count)
         {
-            _batchShards = new int[count];
+            _batchShards = new int[loops];
         }
 
         for (int s = 0, k = 0; k < count; s++)
@@ -161,7 +161,7 @@ internal sealed class OpRun
             }
         }
 
-        BeginOn(_batchShards);
+        BeginOn(_batchShards.AsSpan(0, count));
     }
 
     private void TakeOps(ShardOp first, List<ShardOp>? batch)
@@ -190,7 +190,7 @@ internal sealed class OpRun
         }
     }
 
-    private bool BeginOn(int[] shards)
+    private bool BeginOn(ReadOnlySpan<int> shards)
     {
         _start = System.Diagnostics.Stopwatch.GetTimestamp();
         _lockIndex = 0;
