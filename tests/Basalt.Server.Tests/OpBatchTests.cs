@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using Basalt.Engine;
 using Basalt.Server.Tests.Operations;
 using Basalt.Testing;
@@ -17,10 +16,8 @@ public sealed class OpBatchTests
     [Fact]
     public async Task A_pipeline_of_ops_over_both_shards_answers_in_order_in_a_few_messages()
     {
-        await using var s = await InProcessServer.StartAsync();
-        var slots = new SlotMap(2);
-        var a = ShardTags.FirstTagOn(slots, 0);
-        var b = ShardTags.FirstTagOn(slots, 1);
+        var (server, a, b) = await StartWithTagsAsync();
+        await using var s = server;
         using var c = s.Connect();
 
         const int Rounds = 200;
@@ -61,18 +58,15 @@ public sealed class OpBatchTests
 
         // 1,800 commands, 1,600 of them ops over both shards: one at a time each cost a message to the other shard and
         // one back (3,602 here). In batches of up to 16 they cost a few per batch (272 here).
-        var messages = await ShardTags.MessagesAsync(s) - before;
-        Assert.True(messages < 800, $"{messages} cross-shard messages");
+        await ShardTags.AssertFewerMessagesSinceAsync(s, before, 800);
         Assert.Equal(0, c.Call("DBSIZE").Integer);
     }
 
     [Fact]
     public async Task What_ends_a_batch_runs_after_it_and_in_its_place()
     {
-        await using var s = await InProcessServer.StartAsync();
-        var slots = new SlotMap(2);
-        var a = ShardTags.FirstTagOn(slots, 0);
-        var b = ShardTags.FirstTagOn(slots, 1);
+        var (server, a, b) = await StartWithTagsAsync();
+        await using var s = server;
         using var c = s.Connect();
 
         // A batch is broken by keyed commands, MSETNX (two phases), an error to answer, SELECT and a whole-keyspace op;
@@ -114,10 +108,8 @@ public sealed class OpBatchTests
     [Fact]
     public async Task Multi_key_commands_grouped_ahead_of_an_op_run_in_its_batch()
     {
-        await using var s = await InProcessServer.StartAsync();
-        var slots = new SlotMap(2);
-        var a = ShardTags.FirstTagOn(slots, 0);
-        var b = ShardTags.FirstTagOn(slots, 1);
+        var (server, a, b) = await StartWithTagsAsync();
+        await using var s = server;
         using var c = s.Connect();
 
         // Each round, sent alone, opens with multi-key commands on one shard each, grouped as keyed commands, until an op
@@ -142,8 +134,7 @@ public sealed class OpBatchTests
 
         // Sent ahead as groups, the commands before the op cost a round trip of their own before its batch: two messages
         // a round more (802 in all here, against 402).
-        var messages = await ShardTags.MessagesAsync(s) - before;
-        Assert.True(messages < 600, $"{messages} cross-shard messages");
+        await ShardTags.AssertFewerMessagesSinceAsync(s, before, 600);
 
         // What can't run in a batch stays where it is: MSETNX, and a call with an error to answer.
         c.SendRaw(Concat(
@@ -161,6 +152,13 @@ public sealed class OpBatchTests
         Assert.Equal("OK", c.Read().Text);
         Assert.Equal("ERR wrong number of arguments for 'mset' command", c.Read().Text);
         Assert.Equal(["1", "1", "2"], c.Read().Items!.Select(v => v.Text));
+    }
+
+    /// <summary>A server of 2 shards, and a hash tag for keys on each.</summary>
+    private static async Task<(InProcessServer Server, string A, string B)> StartWithTagsAsync()
+    {
+        var slots = new SlotMap(2);
+        return (await InProcessServer.StartAsync(), ShardTags.FirstTagOn(slots, 0), ShardTags.FirstTagOn(slots, 1));
     }
 
     private static byte[] Concat(params byte[][] parts) => parts.SelectMany(p => p).ToArray();

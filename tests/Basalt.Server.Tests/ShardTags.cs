@@ -21,6 +21,13 @@ internal static class ShardTags
         }
     }
 
+    /// <summary>Asserts that fewer than <paramref name="bound"/> cross-shard messages passed since <paramref name="before"/> (<see cref="MessagesAsync"/>).</summary>
+    public static async Task AssertFewerMessagesSinceAsync(InProcessServer s, double before, int bound)
+    {
+        var messages = await MessagesAsync(s) - before;
+        Assert.True(messages < bound, $"{messages} cross-shard messages");
+    }
+
     /// <summary>Cross-shard messages every loop has received so far, from /metrics.</summary>
     public static async Task<double> MessagesAsync(InProcessServer s)
     {
