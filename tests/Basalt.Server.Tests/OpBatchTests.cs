@@ -69,8 +69,8 @@ public sealed class OpBatchTests
         await using var s = server;
         using var c = s.Connect();
 
-        // A batch is broken by keyed commands, MSETNX (two phases), an error to answer, SELECT and a whole-keyspace op;
-        // each runs after the ops before it and before those after it.
+        // A batch is broken by MSETNX (two phases), an error to answer, SELECT and a whole-keyspace op; each runs after
+        // the ops before it and before those after it. A keyed command (INCR) joins the batch in its place.
         c.SendRaw(Concat(
             RespConnection.Encode("MSET", $"{a}k", "1", $"{b}k", "1"),
             RespConnection.Encode("INCR", $"{a}k"),
@@ -152,6 +152,52 @@ public sealed class OpBatchTests
         Assert.Equal("OK", c.Read().Text);
         Assert.Equal("ERR wrong number of arguments for 'mset' command", c.Read().Text);
         Assert.Equal(["1", "1", "2"], c.Read().Items!.Select(v => v.Text));
+    }
+
+    [Fact]
+    public async Task Keyed_commands_among_ops_run_in_their_batch_and_are_counted_once()
+    {
+        var (server, a, b) = await StartWithTagsAsync();
+        await using var s = server;
+        using var c = s.Connect();
+        Assert.Equal("OK", c.Call("CONFIG", "RESETSTAT").Text);
+
+        // GET, SET and INCR between MGETs and DELs over both shards: each keyed command joins the batch as an op
+        // (KeyedOp) rather than cutting the pipeline into a round trip per change.
+        const int Rounds = 200;
+        var pipeline = new List<byte[]>();
+        for (var i = 0; i < Rounds; i++)
+        {
+            var n = i.ToString(CultureInfo.InvariantCulture);
+            pipeline.Add(RespConnection.Encode("SET", $"{a}k:{n}", $"v{n}"));
+            pipeline.Add(RespConnection.Encode("MGET", $"{a}k:{n}", $"{b}c"));
+            pipeline.Add(RespConnection.Encode("INCR", $"{b}c"));
+            pipeline.Add(RespConnection.Encode("GET", $"{a}k:{n}"));
+            pipeline.Add(RespConnection.Encode("DEL", $"{a}k:{n}", $"{b}none"));
+        }
+
+        var before = await ShardTags.MessagesAsync(s);
+        c.SendRaw(pipeline.SelectMany(p => p).ToArray());
+        for (var i = 0; i < Rounds; i++)
+        {
+            var n = i.ToString(CultureInfo.InvariantCulture);
+            Assert.Equal("OK", c.Read().Text);
+            Assert.Equal([$"v{n}", i == 0 ? null : i.ToString(CultureInfo.InvariantCulture)], c.Read().Items!.Select(v => v.IsNull ? null : v.Text));
+            Assert.Equal(i + 1, c.Read().Integer);
+            Assert.Equal($"v{n}", c.Read().Text);
+            Assert.Equal(1, c.Read().Integer);
+        }
+
+        // 1,000 commands, 400 of them ops over both shards: with each keyed command a barrier between batches, each
+        // change cost a round trip (1,202 messages here); in batches of 16 commands they cost a few per batch (126 here).
+        await ShardTags.AssertFewerMessagesSinceAsync(s, before, 600);
+
+        // Counted once each, by the shard that ran them, as in a group.
+        var stats = c.Call("INFO", "commandstats").Text!;
+        foreach (var command in new[] { "set", "get", "incr", "mget", "del" })
+        {
+            Assert.Contains($"cmdstat_{command}:calls={Rounds},", stats, StringComparison.Ordinal);
+        }
     }
 
     /// <summary>A server of 2 shards, and a hash tag for keys on each.</summary>

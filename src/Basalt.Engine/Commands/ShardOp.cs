@@ -50,7 +50,7 @@ public abstract class ShardOp
     /// </summary>
     public void Reuse(in OpRequest request)
     {
-        if (!Reusable || !ReferenceEquals(request.Spec, Spec))
+        if (!Reusable || !ReusableFor(request.Spec))
         {
             throw new InvalidOperationException($"a {Spec.Name} op can't be reused for {request.Spec.Name}");
         }
@@ -78,6 +78,15 @@ public abstract class ShardOp
         Shed(ref _keyShardTable);
         Retiring();
     }
+
+    /// <summary>Whether this op, finished, may be made into a call of <paramref name="spec"/>: by default, of its own command only.</summary>
+    protected virtual bool ReusableFor(CommandSpec spec) => ReferenceEquals(spec, Spec);
+
+    /// <summary>
+    /// True for an op whose shard counts it as it runs it (INFO commandstats, latency, SLOWLOG), as a keyed command is
+    /// counted: its coordinator doesn't count it again when it replies.
+    /// </summary>
+    public virtual bool CountsItself => false;
 
     /// <summary>A <see cref="Reusable"/> op's set-up from its request, as its constructor does it: called by <see cref="Reuse"/>.</summary>
     protected virtual void Prepare() => throw new NotSupportedException($"{Spec.Name} ops are not reused");

@@ -89,6 +89,10 @@ internal sealed unsafe class Connection
     // one of any size, and more, up to a batch's worth, of small ones (SmallSpareArgs), since a batch finishes many at once.
     private readonly ShardOp?[] _spareOps = new ShardOp?[MaxOpBatch];
 
+    // Retired KeyedOps, for the keyed commands of the next batch (MakeKeyedOp); dropped with the batch spares.
+    private readonly KeyedOp?[] _spareKeyedOps = new KeyedOp?[MaxOpBatch];
+    private int _spareKeyedCount;
+
     // Multi-key ops that came in a row in this pass over the pipeline, made and not yet started: they run as one batch
     // under one coordinator (StartOps, OpRun.StartBatch), so a pipeline of MGETs over several shards costs the shards one
     // round of messages per batch, not per command.
@@ -106,8 +110,8 @@ internal sealed unsafe class Connection
     private int[] _batchOrdinal = new int[64];
     private bool _grouping;
 
-    // Of the commands grouped in this pass, those that are multi-key commands on one shard (TakeGroupsIntoBatch).
-    private int _groupedMultiKey;
+    // Of the commands grouped in this pass, those that could run in an op batch (TakeGroupsIntoBatch).
+    private int _groupedBatchable;
     private int _barrierStart = -1;
     private int _barrierCount;
     private string? _pendingProtocolError;
@@ -474,7 +478,7 @@ internal sealed unsafe class Connection
 
         _active.Clear();
         _batchCount = 0;
-        _groupedMultiKey = 0;
+        _groupedBatchable = 0;
         _grouping = false;
     }
 
@@ -791,19 +795,22 @@ internal sealed unsafe class Connection
     /// </summary>
     private bool JoinsBatch(Route route, CommandSpec spec, ArgView args)
     {
-        // Only the multi-key commands that may run on one shard as keyed commands (MGET, MSET, DEL…) are worth making an
-        // op to look at; the rest never run in a batch. One whose keys are all on one shard joins as an op: run keyed,
-        // it would have to wait for the batch.
-        if (route == Route.Rejected || spec.OnOneShard is null || _opBatch.Count == MaxOpBatch || _opBatchArgs + args.Count > MaxOpBatchArgs)
+        // The multi-key commands that may run on one shard as keyed commands (MGET, MSET, DEL…) and the keyed commands
+        // join; the rest never run in a batch. Run keyed, a command would have to wait for the batch.
+        if (route == Route.Rejected || _opBatch.Count == MaxOpBatch || _opBatchArgs + args.Count > MaxOpBatchArgs)
         {
             return false;
         }
 
-        var op = MakeOp(NewOpRequest(spec, args));
-        if (!OpRun.Batches(op, joining: true))
+        var op = BatchOp(spec, args);
+        if (op is null || !OpRun.Batches(op, joining: true))
         {
             // MSETNX, or a call with an error to answer: it is made again when it runs, after the batch.
-            OpFinished(op);
+            if (op is not null)
+            {
+                OpFinished(op);
+            }
+
             return false;
         }
 
@@ -819,7 +826,7 @@ internal sealed unsafe class Connection
     /// </summary>
     private bool GroupsJoinBatch(Route route, CommandSpec spec, ArgView args)
     {
-        if (route != Route.Op || spec.OnOneShard is null || _groupedMultiKey != _batchCount || _batchCount >= MaxOpBatch)
+        if (route != Route.Op || spec.OnOneShard is null || _groupedBatchable != _batchCount || _batchCount >= MaxOpBatch)
         {
             return false;
         }
@@ -911,6 +918,44 @@ internal sealed unsafe class Connection
         ReplyLimit = ReplyAllowance(),
     };
 
+    /// <summary>
+    /// The op a command runs as in a batch: its own op for a multi-key command, a <see cref="KeyedOp"/> for a keyed one
+    /// (of one shard only: a keyed command is routed by its first key), or null for a command that never joins one.
+    /// </summary>
+    private ShardOp? BatchOp(CommandSpec spec, ArgView args)
+    {
+        if (spec.OnOneShard is not null)
+        {
+            return MakeOp(NewOpRequest(spec, args));
+        }
+
+        if (!KeyedOp.Takes(spec))
+        {
+            return null;
+        }
+
+        KeyedOp op;
+        if (_spareKeyedCount > 0)
+        {
+            op = _spareKeyedOps[--_spareKeyedCount]!;
+            _spareKeyedOps[_spareKeyedCount] = null;
+            op.Reuse(NewOpRequest(spec, args));
+        }
+        else
+        {
+            op = new KeyedOp(NewOpRequest(spec, args));
+        }
+
+        op.Protocol = Output.Protocol;
+        if (op.Shards.Length != 1)
+        {
+            OpFinished(op);
+            return null;
+        }
+
+        return op;
+    }
+
     /// <summary>The op of <paramref name="request"/>: the spare op, when it is of the same command, else a new one.</summary>
     private ShardOp MakeOp(in OpRequest request)
     {
@@ -939,6 +984,23 @@ internal sealed unsafe class Connection
     /// </remarks>
     public void OpFinished(ShardOp op)
     {
+        if (op is KeyedOp keyed)
+        {
+            var keep = _spareKeyedCount < _spareKeyedOps.Length && keyed.Args.Count <= SmallSpareArgs;
+            keyed.Retire();
+            if (keep)
+            {
+                _spareKeyedOps[_spareKeyedCount++] = keyed;
+                NoteBigBuffers();
+            }
+            else
+            {
+                keyed.Discard();
+            }
+
+            return;
+        }
+
         if (!op.Reusable)
         {
             return;
@@ -977,6 +1039,14 @@ internal sealed unsafe class Connection
             _spareOps[i]?.Discard();
             _spareOps[i] = null;
         }
+
+        for (var i = 0; i < _spareKeyedCount; i++)
+        {
+            _spareKeyedOps[i]!.Discard();
+            _spareKeyedOps[i] = null;
+        }
+
+        _spareKeyedCount = 0;
     }
 
     private void MakeBarrier(int argStart, int argCount)
@@ -1025,9 +1095,9 @@ internal sealed unsafe class Connection
         _batchOrdinal[_batchCount] = g.Add(spec, argStart, argCount);
         _batchCount++;
         _grouping = true;
-        if (spec.OnOneShard is not null)
+        if (spec.OnOneShard is not null || KeyedOp.Takes(spec))
         {
-            _groupedMultiKey++;
+            _groupedBatchable++;
         }
     }
 
@@ -1054,7 +1124,7 @@ internal sealed unsafe class Connection
         for (var i = 0; i < _batchCount; i++)
         {
             var (spec, start, count) = _groups[_batchShard[i]]!.Entry(_batchOrdinal[i]);
-            var grouped = MakeOp(NewOpRequest(spec, new ArgView(_in, _args, start, count)));
+            var grouped = BatchOp(spec, new ArgView(_in, _args, start, count))!;
             _opBatch.Add(grouped);
             if (!OpRun.Batches(grouped, joining: true))
             {

@@ -323,7 +323,10 @@ internal sealed class OpRun
             var op = _ops[i]!;
             var before = _conn.Output.Length;
             Home.ReplyToOp(op, _conn.Output);
-            Home.RecordCommand(op.Spec, System.Diagnostics.Stopwatch.GetTimestamp() - _start, _conn.Output, before);
+            if (!op.CountsItself)
+            {
+                Home.RecordCommand(op.Spec, System.Diagnostics.Stopwatch.GetTimestamp() - _start, _conn.Output, before);
+            }
         }
     }
 
@@ -352,7 +355,11 @@ internal sealed class OpRun
             }
 
             op.StampStart(now);
-            if (op.Failure is null)
+            if (op is KeyedOp keyed)
+            {
+                keyed.RunOn(loop);
+            }
+            else if (op.Failure is null)
             {
                 loop.RunOpPhase(op, phase);
             }
