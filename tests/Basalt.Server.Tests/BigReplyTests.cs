@@ -202,6 +202,27 @@ public sealed class BigReplyTests
     }
 
     [Fact]
+    public void A_limit_raised_by_CONFIG_SET_in_the_same_pipeline_holds_for_the_commands_after_it()
+    {
+        // The output's bound was taken once per pass: a GET after a CONFIG SET that lifted the limit, in one pipeline, was
+        // still held to the old 1 MB, and its client cut off (on the other shard's side, as an internal error).
+        using var server = ServerProcess.StartBasalt("--shards", "2", "--client-output-buffer-limit", "normal", "1mb", "0", "0");
+        using var observer = server.Connect();
+        var (near, far) = SetNearAndFar(observer, observer, 3 * ValueBytes);
+        foreach (var key in new[] { near, far, near, far })
+        {
+            using var c = server.Connect();
+            Assert.Equal("OK", c.Call("CONFIG", "SET", "client-output-buffer-limit", "normal 1mb 0 0").Text);
+            c.SendRaw([.. RespConnection.Encode("CONFIG", "SET", "client-output-buffer-limit", "normal 0 0 0"), .. RespConnection.Encode("GET", key), .. RespConnection.Encode("MGET", key, key)]);
+            Assert.Equal("OK", c.Read().Text);
+            Assert.Equal(3 * ValueBytes, c.Read().Text!.Length);
+            Assert.All(c.Read().Items!, v => Assert.Equal(3 * ValueBytes, v.Text!.Length));
+        }
+
+        Assert.DoesNotContain("OutputLimitException", server.Log, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_big_reply_buffer_is_kept_between_replies_and_given_back_once_unused()
     {
         // Unmapped as soon as each 2 MB reply was sent, the buffer was mapped and faulted in again for the next one:

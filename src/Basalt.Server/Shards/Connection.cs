@@ -382,8 +382,14 @@ internal sealed unsafe class Connection
 
         try
         {
+            BoundOutput();
             Output.WriteRaw(reply);
             return true;
+        }
+        catch (OutputLimitException)
+        {
+            CloseOverOutputLimit($"an op's reply of {reply.Length} bytes passed client-output-buffer-limit");
+            return false;
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -431,6 +437,7 @@ internal sealed unsafe class Connection
         // its next requests would pair them with the wrong replies.
         try
         {
+            BoundOutput();
             if (handedOff)
             {
                 // One group, its replies in request order; the target sent the first SentBytes of them.
@@ -448,6 +455,12 @@ internal sealed unsafe class Connection
                     Output.WriteRaw(g.Replies.WrittenSpan[start..g.ReplyEnds[ordinal]]);
                 }
             }
+        }
+        catch (OutputLimitException)
+        {
+            ResetBatch();
+            CloseOverOutputLimit("replies of one batch passed client-output-buffer-limit");
+            return;
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -581,7 +594,6 @@ internal sealed unsafe class Connection
     private bool ParseAndRun()
     {
         _holdFrom = Output.Length;
-        BoundOutput();
         var dispatched = 0;
         var flushAt = PendingOutput + Loop.Server.Config.OutputFlushBytes;
         // Closed is checked every round: a command may close its own connection (output limit),
@@ -678,6 +690,8 @@ internal sealed unsafe class Connection
 
     private void Dispatch(int argStart, int argCount)
     {
+        // The allowance moves with what was sent and with CONFIG SET: taken afresh for each command.
+        BoundOutput();
         var args = new ArgView(_in, _args, argStart, argCount);
         var router = Loop.Server.Router;
 
