@@ -71,7 +71,7 @@ internal sealed class MGetOp : ShardOp
                 // This shard's own slot: it alone writes it during the phase.
                 part = _parts![store.ShardId] ??= new ReplyBuffer(256);
                 part.Clear();
-                part.Limit = ReplyLimit;
+                part.Limit = Budget?.Room(ReplyLimit) ?? ReplyLimit;
             }
 
             _bounds![2 * i] = part.Length;

@@ -21,6 +21,12 @@ public sealed class ReplyBudget
         Volatile.Write(ref _used, 0);
     }
 
+    /// <summary>
+    /// What a part about to be built may hold: the limit less what other parts counted so far (parts built at the same
+    /// time on other shards may each take it, and are counted when done).
+    /// </summary>
+    public int Room(int cap) => (int)Math.Clamp(_limit - Volatile.Read(ref _used), 0, cap);
+
     /// <summary>Counts a part of <paramref name="bytes"/>; false when the sum is now past the limit.</summary>
     public bool Add(long bytes) => Interlocked.Add(ref _used, bytes) <= _limit;
 }

@@ -66,7 +66,7 @@ internal sealed class KeyedOp : ShardOp
         var reply = _reply ??= new ReplyBuffer(256);
         reply.Clear();
         reply.Protocol = Protocol;
-        reply.Limit = ReplyLimit;
+        reply.Limit = Budget?.Room(ReplyLimit) ?? ReplyLimit;
         loop.ExecuteKeyed(Spec, Args, reply, Db, NoTouch);
         if (reply.Overflowed || (Budget is { } budget && !budget.Add(reply.Length)))
         {
