@@ -75,7 +75,17 @@ internal sealed class MGetOp : ShardOp
             }
 
             _bounds![2 * i] = part.Length;
-            part.Bulk(e.StringBytes);
+            try
+            {
+                part.Bulk(e.StringBytes);
+            }
+            catch (OutputLimitException)
+            {
+                // Past its room: the ops sharing the budget build nothing more either, and this one fails.
+                Budget?.Exceed();
+                throw;
+            }
+
             _bounds[(2 * i) + 1] = part.Length;
         }
 

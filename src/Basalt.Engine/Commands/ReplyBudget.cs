@@ -27,6 +27,9 @@ public sealed class ReplyBudget
     /// </summary>
     public int Room(int cap) => (int)Math.Clamp(_limit - Volatile.Read(ref _used), 0, cap);
 
+    /// <summary>A part passed its room while being built: no later part is built either.</summary>
+    public void Exceed() => Volatile.Write(ref _used, long.MaxValue / 2);
+
     /// <summary>Counts a part of <paramref name="bytes"/>; false when the sum is now past the limit.</summary>
     public bool Add(long bytes) => Interlocked.Add(ref _used, bytes) <= _limit;
 }

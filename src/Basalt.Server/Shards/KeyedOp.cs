@@ -68,6 +68,11 @@ internal sealed class KeyedOp : ShardOp
         reply.Protocol = Protocol;
         reply.Limit = Budget?.Room(ReplyLimit) ?? ReplyLimit;
         loop.ExecuteKeyed(Spec, Args, reply, Db, NoTouch);
+        if (reply.Overflowed)
+        {
+            Budget?.Exceed();
+        }
+
         if (reply.Overflowed || (Budget is { } budget && !budget.Add(reply.Length)))
         {
             Fail(new OutputLimitException($"a reply of {reply.Length} bytes passed the client's output limit"));
