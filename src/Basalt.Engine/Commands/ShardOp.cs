@@ -156,7 +156,8 @@ public abstract class ShardOp
 
     /// <summary>
     /// Shared by the ops of one coordinator: what parts of their replies built on the shards may add up to. Set by the
-    /// coordinator before any part runs; null for an op run whole on one shard, which writes straight into a bounded buffer.
+    /// coordinator before any part runs; null for an op its connection runs inline on its own shard, which writes its
+    /// reply straight into the bounded output.
     /// </summary>
     public ReplyBudget? Budget { get; set; }
 

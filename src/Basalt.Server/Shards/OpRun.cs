@@ -15,6 +15,8 @@ namespace Basalt.Server.Shards;
 /// because every op takes its shards in the same ascending order. What a shard hands back is a copy,
 /// so the reply never reads a shard that is serving others again.
 /// While a shard is held, everything else for it waits in its FIFO, so nothing interleaves.
+/// A batch of ops from one pipeline (<see cref="StartBatch"/>) is coordinated the same way, as one op over the union of
+/// their shards.
 /// </summary>
 internal sealed class OpRun
 {
@@ -93,10 +95,11 @@ internal sealed class OpRun
     }
 
     /// <summary>
-    /// Starts <paramref name="ops"/>, two or more ops that came in a row in one pipeline, each single-phase, key-scoped and
-    /// over several shards (<see cref="Batches"/>), as one: each involved shard is held in ascending order for the keys of
-    /// all of them and runs their parts there in request order, and the replies are written in that order while every
-    /// shard is still held. Each op is then atomic, as alone, and they take effect in the order sent. Never finishes at once.
+    /// Starts <paramref name="ops"/>, two or more ops that came in a row in one pipeline, each single-phase and key-scoped
+    /// (<see cref="Batches"/>; the first over several shards, the others over one or more, keyed commands among them as
+    /// <see cref="KeyedOp"/>s), as one: each involved shard is held in ascending order for the keys of all of them and runs
+    /// their parts there in request order, and the replies are written in that order while every shard is still held.
+    /// Each op is then atomic, as alone, and they take effect in the order sent. Never finishes at once.
     /// </summary>
     public void StartBatch(List<ShardOp> ops)
     {
