@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Basalt.Engine;
 
 /// <summary>Redis Cluster key hashing: CRC16-CCITT (XModem) of the key or its {hash tag}, mod 16384.</summary>
@@ -5,7 +7,11 @@ public static class HashSlot
 {
     public const int SlotCount = 16384;
 
-    private static readonly ushort[] Table = BuildTable();
+    // Slicing by 8: Tables[k * 256 + i] is the CRC of byte i followed by k zero bytes. The CRC is linear, so 8 bytes at a
+    // time are 8 lookups XORed together instead of 8 dependent steps: the key's slot is computed up to three times for
+    // each command (the pipeline's prefetch, routing, the target shard), and byte by byte it was 11% of a loop's CPU on
+    // pipelined DELs of 14-byte keys.
+    private static readonly ushort[] Tables = BuildTables();
 
     public static int Of(ReadOnlySpan<byte> key)
     {
@@ -25,18 +31,37 @@ public static class HashSlot
 
     public static ushort Crc16(ReadOnlySpan<byte> data)
     {
-        ushort crc = 0;
-        foreach (var b in data)
+        ref var t = ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(Tables);
+        ref var d = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(data);
+        uint crc = 0;
+        var i = 0;
+        for (; i + 8 <= data.Length; i += 8)
         {
-            crc = (ushort)((crc << 8) ^ Table[((crc >> 8) ^ b) & 0xff]);
+            crc = (uint)(Lookup(ref t, 7, (crc >> 8) ^ Unsafe.Add(ref d, i))
+                ^ Lookup(ref t, 6, (crc & 0xff) ^ Unsafe.Add(ref d, i + 1))
+                ^ Lookup(ref t, 5, Unsafe.Add(ref d, i + 2))
+                ^ Lookup(ref t, 4, Unsafe.Add(ref d, i + 3))
+                ^ Lookup(ref t, 3, Unsafe.Add(ref d, i + 4))
+                ^ Lookup(ref t, 2, Unsafe.Add(ref d, i + 5))
+                ^ Lookup(ref t, 1, Unsafe.Add(ref d, i + 6))
+                ^ Lookup(ref t, 0, Unsafe.Add(ref d, i + 7)));
         }
 
-        return crc;
+        for (; i < data.Length; i++)
+        {
+            crc = ((crc << 8) & 0xffff) ^ Lookup(ref t, 0, (crc >> 8) ^ Unsafe.Add(ref d, i));
+        }
+
+        return (ushort)crc;
     }
 
-    private static ushort[] BuildTable()
+    // Every index is below 256 (a byte, or a byte XORed with the register's high or low byte), so no bounds check.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static uint Lookup(ref ushort tables, int zeros, uint index) => Unsafe.Add(ref tables, (zeros * 256) + (int)(index & 0xff));
+
+    private static ushort[] BuildTables()
     {
-        var table = new ushort[256];
+        var tables = new ushort[8 * 256];
         for (var i = 0; i < 256; i++)
         {
             var crc = (ushort)(i << 8);
@@ -45,10 +70,20 @@ public static class HashSlot
                 crc = (crc & 0x8000) != 0 ? (ushort)((crc << 1) ^ 0x1021) : (ushort)(crc << 1);
             }
 
-            table[i] = crc;
+            tables[i] = crc;
         }
 
-        return table;
+        // One more zero byte after the byte: a step with nothing fed in.
+        for (var k = 1; k < 8; k++)
+        {
+            for (var i = 0; i < 256; i++)
+            {
+                var prev = tables[((k - 1) * 256) + i];
+                tables[(k * 256) + i] = (ushort)((prev << 8) ^ tables[prev >> 8]);
+            }
+        }
+
+        return tables;
     }
 }
 
