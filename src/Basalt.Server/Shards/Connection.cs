@@ -1127,7 +1127,7 @@ internal sealed unsafe class Connection
         var args = argCount;
         for (var i = 0; i < _batchCount; i++)
         {
-            args += _groups[_batchShard[i]]!.ArgCountOf(_batchOrdinal[i]);
+            args += _groups[_batchShard[i]]!.Entry(_batchOrdinal[i]).ArgCount;
         }
 
         if (args > MaxOpBatchArgs)

@@ -108,8 +108,6 @@ internal sealed unsafe class CommandGroup : ShardWork
     /// <summary>The command at <paramref name="ordinal"/>, added and not yet sent.</summary>
     public (CommandSpec Spec, int ArgStart, int ArgCount) Entry(int ordinal) => (_specs[ordinal], _argStart[ordinal], _argCount[ordinal]);
 
-    public int ArgCountOf(int ordinal) => _argCount[ordinal];
-
     /// <summary>True when the replies passed the client's output limit and the rest of the group was not run.</summary>
     public bool Overflowed { get; private set; }
 
