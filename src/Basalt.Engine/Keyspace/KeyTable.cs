@@ -55,11 +55,17 @@ public sealed unsafe class KeyTable
         return null;
     }
 
+    /// <summary>Stages of a batch's prefetch (<see cref="Prefetch"/>).</summary>
+    public const int PrefetchStages = 4;
+
     /// <summary>
     /// One stage of a batch's prefetch (<see cref="LookupPrefetch"/>): 0 asks for the bucket slot, 1 for the
-    /// head entry (its slot fetched by stage 0), 2 for that entry's key and value. Each stage only reads what
-    /// the stage before asked for, so the misses of a whole batch overlap instead of coming one after another.
-    /// A prefetch is a hint: it never faults, and a stale address (the GC moved the object) only wastes it.
+    /// head entry (its slot fetched by stage 0). Stages 2 and 3 walk the entries the stages before fetched: at the
+    /// key's own entry they ask for its key and value, and past an entry of another key they ask for the next one in
+    /// the chain. So a key second in its chain, or a missing key's chain of two, is fetched too; at the table's load
+    /// of up to one entry per bucket that is about one lookup in five. Each stage only reads what the stage before
+    /// asked for, so the misses of a whole batch overlap instead of coming one after another. A prefetch is a hint: it
+    /// never faults, and a stale address (the GC moved the object) only wastes it.
     /// </summary>
     public void Prefetch(ulong hash, int stage)
     {
@@ -76,23 +82,33 @@ public sealed unsafe class KeyTable
         }
 
         var e = slot;
-        if (e is null)
+        for (var depth = 1; e is not null; depth++)
         {
-            return;
-        }
+            if (depth == stage)
+            {
+                PrefetchObject(e);
+                return;
+            }
 
-        if (stage == 1)
-        {
-            var at = (byte*)Unsafe.As<Entry, nint>(ref e);
-            Sse.Prefetch0(at);
-            Sse.Prefetch0(at + 64);
-            return;
-        }
+            if (e.Hash == hash)
+            {
+                var key = e.Key;
+                var value = e.Value;
+                Sse.Prefetch0((void*)Unsafe.As<byte[], nint>(ref key));
+                Sse.Prefetch0((void*)Unsafe.As<object, nint>(ref value));
+                return;
+            }
 
-        var key = e.Key;
-        var value = e.Value;
-        Sse.Prefetch0((void*)Unsafe.As<byte[], nint>(ref key));
-        Sse.Prefetch0((void*)Unsafe.As<object, nint>(ref value));
+            e = e.Next;
+        }
+    }
+
+    /// <summary>Asks for an entry's first two cache lines: its header and fields.</summary>
+    private static void PrefetchObject(Entry e)
+    {
+        var at = (byte*)Unsafe.As<Entry, nint>(ref e);
+        Sse.Prefetch0(at);
+        Sse.Prefetch0(at + 64);
     }
 
     /// <summary>Adds an entry whose key is known to be absent.</summary>

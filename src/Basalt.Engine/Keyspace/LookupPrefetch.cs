@@ -6,8 +6,8 @@ namespace Basalt.Engine.Keyspace;
 /// Overlaps the cache misses of a batch's key lookups. In a table larger than the cache one lookup
 /// misses three or four times in a row (bucket slot, entry, key, value), so a pipeline of lookups run
 /// one by one waits for every miss in turn. Asking first for every key's bucket slot, then every head
-/// entry, then every key and value lets the memory system fetch them side by side, and the commands then
-/// run on warm lines. Redis 8 prefetches the keys of a batch of commands for the same reason.
+/// entry, then every key and value (or the next entry of a chain, <see cref="KeyTable.Prefetch"/>) lets the
+/// memory system fetch them side by side, and the commands then run on warm lines. Redis 8 prefetches the keys of a batch of commands for the same reason.
 /// Used on the shard's own thread only, like the table it reads (invariant 1).
 /// </summary>
 public struct LookupPrefetch
@@ -26,7 +26,7 @@ public struct LookupPrefetch
         // One key has nothing to overlap with; its lookup would only be slowed by the extra pass.
         if (_count > 1)
         {
-            for (var stage = 0; stage < 3; stage++)
+            for (var stage = 0; stage < KeyTable.PrefetchStages; stage++)
             {
                 for (var i = 0; i < _count; i++)
                 {
