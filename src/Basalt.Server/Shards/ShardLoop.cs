@@ -424,9 +424,17 @@ internal sealed unsafe class ShardLoop : IDisposable
     }
 
     /// <summary>Runs one keyed command against this shard. Only ever called on this loop's thread.</summary>
-    public void ExecuteKeyed(CommandSpec spec, ArgView args, ReplyBuffer reply, int db, bool noTouch)
+    public void ExecuteKeyed(CommandSpec spec, ArgView args, ReplyBuffer reply, int db, bool noTouch) =>
+        ExecuteKeyedFrom(Stopwatch.GetTimestamp(), spec, args, reply, db, noTouch);
+
+    /// <summary>
+    /// Runs one keyed command whose time is counted from <paramref name="start"/>, and returns the timestamp its time
+    /// ends at. Commands run back to back (a group's) chain them: each starts where the one before ended, so a
+    /// command costs one clock read rather than two, and its time includes the little the group does between
+    /// commands for it (the prefetch of its keys, the output bound).
+    /// </summary>
+    public long ExecuteKeyedFrom(long start, CommandSpec spec, ArgView args, ReplyBuffer reply, int db, bool noTouch)
     {
-        var start = Stopwatch.GetTimestamp();
         var before = reply.Length;
         var ctx = new CommandContext
         {
@@ -459,7 +467,9 @@ internal sealed unsafe class ShardLoop : IDisposable
             Store.NoTouch = false;
         }
 
-        RecordCommand(spec, Stopwatch.GetTimestamp() - start, reply, before);
+        var end = Stopwatch.GetTimestamp();
+        RecordCommand(spec, end - start, reply, before);
+        return end;
     }
 
     /// <summary>Runs every phase of an op that involves only this shard, and its reply.</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Basalt.Engine.Commands;
 using Basalt.Engine.Keyspace;
 using Basalt.Protocol;
@@ -193,6 +194,7 @@ internal sealed unsafe class CommandGroup : ShardWork
 
         var prefetch = default(LookupPrefetch);
         var table = loop.Store.Dbs[_db].Table;
+        var clock = Stopwatch.GetTimestamp();
         for (var i = 0; i < Count; i++)
         {
             if (i % LookupPrefetch.Capacity == 0 && Count > 1)
@@ -209,7 +211,7 @@ internal sealed unsafe class CommandGroup : ShardWork
             }
 
             var args = new ArgView(_buffer, _offsets, _lengths, _argStart[i], _argCount[i]);
-            loop.ExecuteKeyed(_specs[i], args, Replies, _db, _noTouch);
+            clock = loop.ExecuteKeyedFrom(clock, _specs[i], args, Replies, _db, _noTouch);
             ReplyEnds[i] = Replies.Length;
         }
 
