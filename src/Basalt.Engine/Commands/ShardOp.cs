@@ -281,6 +281,43 @@ public abstract class ShardOp
         prefetch.Run(table);
     }
 
+    /// <summary>
+    /// Adds this op's keys on <paramref name="shardId"/> to a batch's prefetch when all of them fit in the room it has
+    /// left, so that the lookups of a batch of small ops overlap too (one key per op has nothing to overlap with on its
+    /// own). False, adding nothing, when they don't fit: the op then prefetches its own keys when it runs.
+    /// </summary>
+    public bool TryAddKeysTo(ref Keyspace.LookupPrefetch prefetch, int shardId)
+    {
+        if (!_routed)
+        {
+            return true;
+        }
+
+        var count = 0;
+        for (var i = _keyFirst; i <= _keyLast; i += _keyStep)
+        {
+            if (ShardOf(i) == shardId)
+            {
+                count++;
+            }
+        }
+
+        if (count > prefetch.Room)
+        {
+            return false;
+        }
+
+        for (var i = _keyFirst; i <= _keyLast; i += _keyStep)
+        {
+            if (ShardOf(i) == shardId)
+            {
+                prefetch.Add(Args[i]);
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>The identity a shard locks a key by: a seeded hash of db and key. Two keys that collide only wait for each other.</summary>
     public static ulong LockHash(int db, ReadOnlySpan<byte> key) => KeyHash.Of(key) ^ ((ulong)(uint)db * 0x9E3779B97F4A7C15);
 

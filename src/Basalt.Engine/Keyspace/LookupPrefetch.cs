@@ -18,6 +18,9 @@ public struct LookupPrefetch
 
     public readonly bool IsFull => _count == Capacity;
 
+    /// <summary>Keys that may still be added before the batch must run.</summary>
+    public readonly int Room => Capacity - _count;
+
     public void Add(ReadOnlySpan<byte> key) => _hashes[_count++] = KeyHash.Of(key);
 
     /// <summary>Issues the prefetches for the keys added so far, then starts a new batch.</summary>

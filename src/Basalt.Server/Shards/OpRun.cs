@@ -1,4 +1,5 @@
 using Basalt.Engine.Commands;
+using Basalt.Engine.Keyspace;
 using Basalt.Protocol;
 
 namespace Basalt.Server.Shards;
@@ -349,12 +350,18 @@ internal sealed class OpRun
     public void RunParts(ShardLoop loop, int phase)
     {
         var now = loop.ClockNow();
+        var prefetchedTo = 0;
         for (var i = 0; i < _opCount; i++)
         {
             var op = _ops[i]!;
             if (_opCount > 1 && Array.IndexOf(op.Shards, loop.Id) < 0)
             {
                 continue;
+            }
+
+            if (i >= prefetchedTo && _opCount > 1)
+            {
+                prefetchedTo = PrefetchParts(loop, i);
             }
 
             op.StampStart(now);
@@ -367,6 +374,41 @@ internal sealed class OpRun
                 loop.RunOpPhase(op, phase);
             }
         }
+    }
+
+    /// <summary>
+    /// Prefetches the keys on <paramref name="loop"/>'s shard of the ops from <paramref name="from"/> on, as many whole
+    /// ops of one database as fit in one prefetch batch (<see cref="LookupPrefetch"/>), and returns the index of the
+    /// first op it did not cover. A pipelined MGET of two keys over two shards has one key on each: alone each lookup
+    /// would miss in turn, and with the batch's ops taken together their misses overlap.
+    /// </summary>
+    private int PrefetchParts(ShardLoop loop, int from)
+    {
+        var db = _ops[from]!.Db;
+        var dbs = loop.Store.Dbs;
+        if (db >= dbs.Length)
+        {
+            return from + 1;
+        }
+
+        var prefetch = default(LookupPrefetch);
+        var i = from;
+        for (; i < _opCount; i++)
+        {
+            var op = _ops[i]!;
+            if (Array.IndexOf(op.Shards, loop.Id) < 0 || op.Failure is not null)
+            {
+                continue;
+            }
+
+            if (op.Db != db || !op.TryAddKeysTo(ref prefetch, loop.Id))
+            {
+                break;
+            }
+        }
+
+        prefetch.Run(dbs[db].Table);
+        return Math.Max(i, from + 1);
     }
 
     private void SendHold(int index)
