@@ -264,6 +264,21 @@ public abstract class ShardOp
             return;
         }
 
+        // One key here has nothing to overlap with: counted first, so its hash isn't computed for nothing.
+        var here = 0;
+        for (var i = _keyFirst; i <= _keyLast && here < 2; i += _keyStep)
+        {
+            if (ShardOf(i) == store.ShardId)
+            {
+                here++;
+            }
+        }
+
+        if (here < 2)
+        {
+            return;
+        }
+
         var table = store.Dbs[Db].Table;
         var prefetch = default(Keyspace.LookupPrefetch);
         for (var i = _keyFirst; i <= _keyLast; i += _keyStep)

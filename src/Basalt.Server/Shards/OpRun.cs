@@ -350,7 +350,8 @@ internal sealed class OpRun
     public void RunParts(ShardLoop loop, int phase)
     {
         var now = loop.ClockNow();
-        var prefetchedTo = 0;
+        var windowEnd = 0;
+        var coveredEnd = 0;
         for (var i = 0; i < _opCount; i++)
         {
             var op = _ops[i]!;
@@ -359,9 +360,17 @@ internal sealed class OpRun
                 continue;
             }
 
-            if (i >= prefetchedTo && _opCount > 1)
+            // An op whose keys the batch's prefetch took (PrefetchParts) doesn't prefetch them again.
+            var prefetched = false;
+            if (_opCount > 1)
             {
-                prefetchedTo = PrefetchParts(loop, i);
+                if (i >= windowEnd)
+                {
+                    coveredEnd = PrefetchParts(loop, i);
+                    windowEnd = Math.Max(coveredEnd, i + 1);
+                }
+
+                prefetched = i < coveredEnd;
             }
 
             op.StampStart(now);
@@ -371,7 +380,7 @@ internal sealed class OpRun
             }
             else if (op.Failure is null)
             {
-                loop.RunOpPhase(op, phase);
+                loop.RunOpPhase(op, phase, prefetched);
             }
         }
     }
@@ -379,7 +388,7 @@ internal sealed class OpRun
     /// <summary>
     /// Prefetches the keys on <paramref name="loop"/>'s shard of the ops from <paramref name="from"/> on, as many whole
     /// ops of one database as fit in one prefetch batch (<see cref="LookupPrefetch"/>), and returns the index of the
-    /// first op it did not cover. A pipelined MGET of two keys over two shards has one key on each: alone each lookup
+    /// first op it did not cover: <paramref name="from"/> itself when that op's keys alone don't fit. A pipelined MGET of two keys over two shards has one key on each: alone each lookup
     /// would miss in turn, and with the batch's ops taken together their misses overlap.
     /// </summary>
     private int PrefetchParts(ShardLoop loop, int from)
@@ -388,7 +397,7 @@ internal sealed class OpRun
         var dbs = loop.Store.Dbs;
         if (db >= dbs.Length)
         {
-            return from + 1;
+            return from;
         }
 
         var prefetch = default(LookupPrefetch);
@@ -408,7 +417,7 @@ internal sealed class OpRun
         }
 
         prefetch.Run(dbs[db].Table);
-        return Math.Max(i, from + 1);
+        return i;
     }
 
     private void SendHold(int index)

@@ -498,12 +498,16 @@ internal sealed unsafe class ShardLoop : IDisposable
     /// Runs one phase of an op on this shard. An exception is the op's failure, not the loop's: it is logged and kept on
     /// the op (<see cref="ShardOp.Fail"/>), so the op still returns home, releases what it holds and is answered.
     /// </summary>
-    public void RunOpPhase(ShardOp op, int phase)
+    public void RunOpPhase(ShardOp op, int phase, bool prefetched = false)
     {
         Store.NoTouch = op.NoTouch;
         try
         {
-            op.PrefetchKeys(Store);
+            if (!prefetched)
+            {
+                op.PrefetchKeys(Store);
+            }
+
             if (op is LoopOp lo)
             {
                 lo.RunOnLoop(this, phase);
