@@ -15,16 +15,33 @@ public static class KeyHash
     public static ulong Of(ReadOnlySpan<byte> data)
     {
         var h = Seed ^ ((ulong)data.Length * P1);
-        while (data.Length >= 8)
+        if (data.Length > 8)
         {
-            h = Mum(h ^ MemoryMarshal.Read<ulong>(data), P0);
-            data = data[8..];
+            // Whole words, then the last 8 bytes read as one word (overlapping the words before when the length isn't a
+            // multiple of 8), so no key ends in a byte-by-byte loop.
+            var rest = data;
+            while (rest.Length > 8)
+            {
+                h = Mum(h ^ MemoryMarshal.Read<ulong>(rest), P0);
+                rest = rest[8..];
+            }
+
+            return Mum(h ^ MemoryMarshal.Read<ulong>(data[^8..]) ^ P1, P0 ^ Seed);
         }
 
-        ulong tail = 0;
-        for (var i = 0; i < data.Length; i++)
+        ulong tail;
+        if (data.Length >= 4)
         {
-            tail |= (ulong)data[i] << (8 * i);
+            // 4 to 8 bytes: the first and the last 4, overlapping when fewer than 8.
+            tail = ((ulong)MemoryMarshal.Read<uint>(data) << 32) | MemoryMarshal.Read<uint>(data[^4..]);
+        }
+        else
+        {
+            tail = 0;
+            for (var i = 0; i < data.Length; i++)
+            {
+                tail |= (ulong)data[i] << (8 * i);
+            }
         }
 
         return Mum(h ^ tail ^ P1, P0 ^ Seed);
