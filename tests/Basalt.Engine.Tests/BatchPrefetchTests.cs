@@ -4,8 +4,8 @@ using Basalt.Engine.Keyspace;
 namespace Basalt.Engine.Tests;
 
 /// <summary>
-/// A batch of ops prefetches their keys together (<see cref="ShardOp.TryAddKeysTo"/>): each op adds only its keys on the
-/// shard being run, and only when all of them fit, so a big op is left to prefetch its own keys.
+/// A batch of ops prefetches their keys together (<see cref="ShardOp.TryAddKeysTo"/>): each op adds only its keys on
+/// the shard being run, and only when all of them fit, so a big op is left to prefetch its own keys.
 /// </summary>
 public sealed class BatchPrefetchTests
 {
@@ -18,7 +18,8 @@ public sealed class BatchPrefetchTests
         var slots = new SlotMap(2);
         var spec = table.Find("mget")!;
         var keys = Enumerable.Range(0, 12).Select(i => $"k{i}").ToArray();
-        var op = spec.CreateOp!(new OpRequest { Args = EngineHarness.ArgsOf(["MGET", .. keys]), Slots = slots, DatabaseCount = 16, Spec = spec });
+        var request = new OpRequest { Args = EngineHarness.ArgsOf(["MGET", .. keys]), Slots = slots, DatabaseCount = 16, Spec = spec };
+        var op = spec.CreateOp!(request);
         var onZero = keys.Count(k => slots.ShardOf(System.Text.Encoding.ASCII.GetBytes(k)) == 0);
         Assert.InRange(onZero, 1, keys.Length - 1);
 

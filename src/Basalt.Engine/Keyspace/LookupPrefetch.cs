@@ -7,7 +7,8 @@ namespace Basalt.Engine.Keyspace;
 /// misses three or four times in a row (bucket slot, entry, key, value), so a pipeline of lookups run
 /// one by one waits for every miss in turn. Asking first for every key's bucket slot, then every head
 /// entry, then every key and value (or the next entry of a chain, <see cref="KeyTable.Prefetch"/>) lets the
-/// memory system fetch them side by side, and the commands then run on warm lines. Redis 8 prefetches the keys of a batch of commands for the same reason.
+/// memory system fetch them side by side, and the commands then run on warm lines. Redis 8 prefetches the
+/// keys of a batch of commands for the same reason.
 /// Used on the shard's own thread only, like the table it reads (invariant 1).
 /// </summary>
 public struct LookupPrefetch

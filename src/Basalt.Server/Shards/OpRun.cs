@@ -388,8 +388,9 @@ internal sealed class OpRun
     /// <summary>
     /// Prefetches the keys on <paramref name="loop"/>'s shard of the ops from <paramref name="from"/> on, as many whole
     /// ops of one database as fit in one prefetch batch (<see cref="LookupPrefetch"/>), and returns the index of the
-    /// first op it did not cover: <paramref name="from"/> itself when that op's keys alone don't fit. A pipelined MGET of two keys over two shards has one key on each: alone each lookup
-    /// would miss in turn, and with the batch's ops taken together their misses overlap.
+    /// first op it did not cover: <paramref name="from"/> itself when that op's keys alone don't fit. A pipelined MGET
+    /// of two keys over two shards has one key on each: alone each lookup would miss in turn, and with the batch's ops
+    /// taken together their misses overlap.
     /// </summary>
     private int PrefetchParts(ShardLoop loop, int from)
     {
