@@ -919,12 +919,14 @@ internal sealed unsafe class Connection
         return _opRun;
     }
 
+    // NowMs is the turn's clock, read without a clock call: it is only the op's lower bound, since every op is stamped
+    // again as its first part runs (ShardOp.StampStart), and all its parts judge expiry by that stamp.
     private OpRequest NewOpRequest(CommandSpec spec, ArgView args) => new()
     {
         Args = args,
         Db = Db,
         Slots = Loop.Server.Slots,
-        NowMs = Loop.ClockNow(),
+        NowMs = Loop.NowMs,
         DatabaseCount = Loop.Server.Options.Databases,
         Spec = spec,
         ClientId = Id,

@@ -322,6 +322,7 @@ internal sealed class OpRun
     private void ReplyAndRecord()
     {
         _conn.BoundOutput();
+        var elapsed = System.Diagnostics.Stopwatch.GetTimestamp() - _start;
         for (var i = 0; i < _opCount; i++)
         {
             var op = _ops[i]!;
@@ -329,7 +330,7 @@ internal sealed class OpRun
             Home.ReplyToOp(op, _conn.Output);
             if (!op.CountsItself)
             {
-                Home.RecordCommand(op.Spec, System.Diagnostics.Stopwatch.GetTimestamp() - _start, _conn.Output, before);
+                Home.RecordCommand(op.Spec, elapsed, _conn.Output, before);
             }
         }
     }
