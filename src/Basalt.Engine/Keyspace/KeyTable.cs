@@ -92,10 +92,15 @@ public sealed unsafe class KeyTable
 
             if (e.Hash == hash)
             {
-                var key = e.Key;
-                var value = e.Value;
-                Sse.Prefetch0((void*)Unsafe.As<byte[], nint>(ref key));
-                Sse.Prefetch0((void*)Unsafe.As<object, nint>(ref value));
+                // Asked for once, by the stage after the one that fetched this entry.
+                if (depth == stage - 1)
+                {
+                    var key = e.Key;
+                    var value = e.Value;
+                    Sse.Prefetch0((void*)Unsafe.As<byte[], nint>(ref key));
+                    Sse.Prefetch0((void*)Unsafe.As<object, nint>(ref value));
+                }
+
                 return;
             }
 
