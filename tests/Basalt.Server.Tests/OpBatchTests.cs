@@ -200,11 +200,83 @@ public sealed class OpBatchTests
         }
     }
 
+    [Fact]
+    public async Task Each_op_of_a_batch_is_counted_with_the_time_it_ran()
+    {
+        var (server, a, b) = await StartWithTagsAsync();
+        await using var s = server;
+        using var c = s.Connect();
+
+        // 900 values of 1 KB over both shards: an MGET of them all does far more than an EXISTS of two keys.
+        const int Keys = 900;
+        var value = new string('v', 1024);
+        var mset = new List<string> { "MSET" };
+        var mget = new List<string> { "MGET" };
+        for (var i = 0; i < Keys; i++)
+        {
+            var key = $"{(i % 2 == 0 ? a : b)}big:{i.ToString(CultureInfo.InvariantCulture)}";
+            mset.Add(key);
+            mset.Add(value);
+            mget.Add(key);
+        }
+
+        Assert.Equal("OK", c.Call([.. mset]).Text);
+        Assert.Equal("OK", c.Call("CONFIG", "RESETSTAT").Text);
+
+        // Each round is one batch: the MGET, then 15 EXISTS over both shards.
+        const int Rounds = 40;
+        const int Small = 15;
+        var round = RespConnection.Encode([.. mget]);
+        var exists = RespConnection.Encode("EXISTS", $"{a}big:0", $"{b}big:1");
+        var pipeline = new List<byte[]>();
+        for (var r = 0; r < Rounds; r++)
+        {
+            pipeline.Add(round);
+            pipeline.AddRange(Enumerable.Repeat(exists, Small));
+        }
+
+        var before = await ShardTags.MessagesAsync(s);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        c.SendRaw(pipeline.SelectMany(p => p).ToArray());
+        for (var r = 0; r < Rounds; r++)
+        {
+            Assert.Equal(Keys, c.Read().Items!.Count);
+            for (var i = 0; i < Small; i++)
+            {
+                Assert.Equal(2, c.Read().Integer);
+            }
+        }
+
+        clock.Stop();
+
+        // Batched: one at a time, each of the 640 ops would cost a message to the other shard and one back.
+        await ShardTags.AssertFewerMessagesSinceAsync(s, before, 600);
+
+        var stats = c.Call("INFO", "commandstats").Text!;
+        var mgetUsec = Usec(stats, "mget", Rounds);
+        var existsUsec = Usec(stats, "exists", Rounds * Small);
+
+        // Each op counted with its batch's whole time made the 15 EXISTS of a batch count 15 times the MGET's time.
+        Assert.True(mgetUsec > existsUsec, $"MGET {mgetUsec} us, EXISTS {existsUsec} us");
+
+        // The ops of one connection run one after another: together they ran within the time the client waited.
+        Assert.True(mgetUsec + existsUsec <= clock.Elapsed.TotalMicroseconds, $"{mgetUsec} + {existsUsec} us counted in {clock.Elapsed.TotalMicroseconds} us");
+    }
+
     /// <summary>A server of 2 shards, and a hash tag for keys on each.</summary>
     private static async Task<(InProcessServer Server, string A, string B)> StartWithTagsAsync()
     {
         var slots = new SlotMap(2);
         return (await InProcessServer.StartAsync(), ShardTags.FirstTagOn(slots, 0), ShardTags.FirstTagOn(slots, 1));
+    }
+
+    /// <summary>The usec INFO commandstats gives <paramref name="command"/>, checking it was called <paramref name="calls"/> times.</summary>
+    private static long Usec(string stats, string command, int calls)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(stats, $@"cmdstat_{command}:calls=(\d+),usec=(\d+),");
+        Assert.True(match.Success, stats);
+        Assert.Equal(calls, int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture));
+        return long.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture);
     }
 
     private static byte[] Concat(params byte[][] parts) => parts.SelectMany(p => p).ToArray();

@@ -57,6 +57,7 @@ public abstract class ShardOp
 
         Take(request);
         _started = false;
+        _runTicks = 0;
         _failure = null;
         EarlyError = null;
         _routed = false;
@@ -83,8 +84,8 @@ public abstract class ShardOp
     protected virtual bool ReusableFor(CommandSpec spec) => ReferenceEquals(spec, Spec);
 
     /// <summary>
-    /// True for an op whose shard counts it as it runs it (INFO commandstats, latency, SLOWLOG), as a keyed command is
-    /// counted: its coordinator doesn't count it again when it replies.
+    /// True for an op whose shard counts it as it runs it (INFO commandstats, the latency histogram), as a keyed
+    /// command is counted: its coordinator doesn't count it again when it replies.
     /// </summary>
     public virtual bool CountsItself => false;
 
@@ -184,6 +185,18 @@ public abstract class ShardOp
             NowMs = Math.Max(NowMs, nowMs);
         }
     }
+
+    private long _runTicks;
+
+    /// <summary>
+    /// The time the op's parts ran, in <see cref="System.Diagnostics.Stopwatch"/> ticks, summed over its shards and
+    /// phases: what it is counted with (INFO commandstats, the latency histogram), as Redis counts a command's execution
+    /// and not the time it waited. Read by the coordinator once every part has returned.
+    /// </summary>
+    public long RunTicks => Volatile.Read(ref _runTicks);
+
+    /// <summary>Adds a part's running time to <see cref="RunTicks"/>. Safe from any shard's thread: the parts of a phase run at once.</summary>
+    public void AddRunTicks(long ticks) => Interlocked.Add(ref _runTicks, ticks);
 
     public SlotMap Slots { get; private set; }
 

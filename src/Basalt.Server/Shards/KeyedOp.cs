@@ -8,7 +8,7 @@ namespace Basalt.Server.Shards;
 /// A keyed command (GET, SET, INCR…) run as an op of a batch (<see cref="OpRun.StartBatch"/>), so that a pipeline mixing
 /// keyed commands with multi-key commands over several shards is not cut into a round trip at each change. It runs on its
 /// key's shard, under the batch's holds and in its place among the batch's ops, through the same handler a group runs it
-/// with (<see cref="ShardLoop.ExecuteKeyed"/>, which counts it there), into a reply buffer of its own that the coordinator
+/// with (<see cref="ShardLoop.ExecuteKeyedFrom"/>, which counts it there), into a reply buffer of its own that the coordinator
 /// copies out in request order. A connection keeps retired ones for its next batch, whatever their commands.
 /// </summary>
 internal sealed class KeyedOp : ShardOp
@@ -54,20 +54,24 @@ internal sealed class KeyedOp : ShardOp
         }
     }
 
-    /// <summary>Runs the command on <paramref name="loop"/>, its key's shard, unless the batch's replies already passed what the client may hold.</summary>
-    public void RunOn(ShardLoop loop)
+    /// <summary>
+    /// Runs the command on <paramref name="loop"/>, its key's shard, unless the batch's replies already passed what the
+    /// client may hold. Its time is counted from <paramref name="start"/>; returns the timestamp it ends at, which the
+    /// batch's next op on this shard starts from (<see cref="ShardLoop.ExecuteKeyedFrom"/>).
+    /// </summary>
+    public long RunOn(ShardLoop loop, long start)
     {
         if (Budget is { Exceeded: true })
         {
             Fail(new OutputLimitException("the replies built for the client passed its output limit"));
-            return;
+            return start;
         }
 
         var reply = _reply ??= new ReplyBuffer(256);
         reply.Clear();
         reply.Protocol = Protocol;
         reply.Limit = Budget?.Room(ReplyLimit) ?? ReplyLimit;
-        loop.ExecuteKeyed(Spec, Args, reply, Db, NoTouch);
+        var end = loop.ExecuteKeyedFrom(start, Spec, Args, reply, Db, NoTouch);
         if (reply.Overflowed)
         {
             Budget?.Exceed();
@@ -77,6 +81,8 @@ internal sealed class KeyedOp : ShardOp
         {
             Fail(new OutputLimitException($"a reply of {reply.Length} bytes passed the client's output limit"));
         }
+
+        return end;
     }
 
     public override void Run(ShardStore store, int phase) => throw new InvalidOperationException("a KeyedOp runs on its loop (RunOn)");

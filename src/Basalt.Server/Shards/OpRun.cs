@@ -40,7 +40,6 @@ internal sealed class OpRun
     private int _lockIndex;
     private int _phase;
     private int _pending;
-    private long _start;
 
     // Release steps sent and not yet run by their shards: until they have, the steps (and this run, the identity an
     // exclusive hold is taken by) are not the connection's to reuse. Written by the home loop when it sends a release,
@@ -196,7 +195,6 @@ internal sealed class OpRun
 
     private bool BeginOn(ReadOnlySpan<int> shards)
     {
-        _start = System.Diagnostics.Stopwatch.GetTimestamp();
         _lockIndex = 0;
         _phase = 0;
         _pending = 0;
@@ -317,12 +315,15 @@ internal sealed class OpRun
         }
     }
 
-    /// <summary>Writes the reply and counts the command on the home loop; its latency is the coordinator's wall time.</summary>
-    /// <remarks>A batch's ops are answered in request order, each counted with the batch's wall time.</remarks>
+    /// <summary>
+    /// Writes the replies and counts the commands on the home loop, each with the time its parts ran
+    /// (<see cref="ShardOp.RunTicks"/>) and the time its reply took to write; not the time it waited for its shards, as
+    /// Redis counts a command's execution and not its queueing. The ops of a batch chain their clock reads: one per op.
+    /// </summary>
     private void ReplyAndRecord()
     {
         _conn.BoundOutput();
-        var elapsed = System.Diagnostics.Stopwatch.GetTimestamp() - _start;
+        var clock = System.Diagnostics.Stopwatch.GetTimestamp();
         for (var i = 0; i < _opCount; i++)
         {
             var op = _ops[i]!;
@@ -330,7 +331,9 @@ internal sealed class OpRun
             Home.ReplyToOp(op, _conn.Output);
             if (!op.CountsItself)
             {
-                Home.RecordCommand(op.Spec, elapsed, _conn.Output, before);
+                var end = System.Diagnostics.Stopwatch.GetTimestamp();
+                Home.RecordCommand(op.Spec, op.RunTicks + (end - clock), _conn.Output, before);
+                clock = end;
             }
         }
     }
@@ -350,7 +353,10 @@ internal sealed class OpRun
     /// </summary>
     public void RunParts(ShardLoop loop, int phase)
     {
-        var now = loop.ClockNow();
+        // The ops chain their clock reads, as a group's commands do (ShardLoop.ExecuteKeyedFrom): each part's time
+        // starts where the one before ended, and includes the batch's prefetch when it ran for that part.
+        var clock = System.Diagnostics.Stopwatch.GetTimestamp();
+        var now = loop.ClockAt(clock);
         var windowEnd = 0;
         var coveredEnd = 0;
         for (var i = 0; i < _opCount; i++)
@@ -377,12 +383,19 @@ internal sealed class OpRun
             op.StampStart(now);
             if (op is KeyedOp keyed)
             {
-                keyed.RunOn(loop);
+                // Counted on this loop as it runs, like a group's command.
+                clock = keyed.RunOn(loop, clock);
+                continue;
             }
-            else if (op.Failure is null)
+
+            if (op.Failure is null)
             {
                 loop.RunOpPhase(op, phase, prefetched);
             }
+
+            var end = System.Diagnostics.Stopwatch.GetTimestamp();
+            op.AddRunTicks(end - clock);
+            clock = end;
         }
     }
 
@@ -632,7 +645,9 @@ internal sealed class OpStep(OpRun run) : ShardWork
                 run.RunParts(loop, _phase);
                 break;
             case StepKind.Phase:
+                var start = System.Diagnostics.Stopwatch.GetTimestamp();
                 loop.RunOpPhase(run.Op, _phase);
+                run.Op.AddRunTicks(System.Diagnostics.Stopwatch.GetTimestamp() - start);
                 if (!run.PhaseStepFinished())
                 {
                     return;
