@@ -57,7 +57,6 @@ public abstract class ShardOp
 
         Take(request);
         _started = false;
-        _runTicks = 0;
         _failure = null;
         EarlyError = null;
         _routed = false;
@@ -186,18 +185,6 @@ public abstract class ShardOp
         }
     }
 
-    private long _runTicks;
-
-    /// <summary>
-    /// The time the op's parts ran, in <see cref="System.Diagnostics.Stopwatch"/> ticks, summed over its shards and
-    /// phases: what it is counted with (INFO commandstats, the latency histogram), as Redis counts a command's execution
-    /// and not the time it waited. Read by the coordinator once every part has returned.
-    /// </summary>
-    public long RunTicks => Volatile.Read(ref _runTicks);
-
-    /// <summary>Adds a part's running time to <see cref="RunTicks"/>. Safe from any shard's thread: the parts of a phase run at once.</summary>
-    public void AddRunTicks(long ticks) => Interlocked.Add(ref _runTicks, ticks);
-
     public SlotMap Slots { get; private set; }
 
     public CommandSpec Spec { get; private set; }
@@ -264,6 +251,9 @@ public abstract class ShardOp
             }
         }
     }
+
+    /// <summary>How many keys the op names: 1 for an op without routed keys or with none.</summary>
+    public int KeyCount => _routed && _keyLast >= _keyFirst ? ((_keyLast - _keyFirst) / _keyStep) + 1 : 1;
 
     /// <summary>
     /// Prefetches the lookups of this op's keys that <paramref name="store"/>'s shard owns, so that a multi-key op's
