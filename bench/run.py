@@ -31,10 +31,10 @@ WORKLOADS = [
 # Run only when ONLY names them: multi-key commands pipelined (P16 c50), with keys on one shard ({t} tags) or spread.
 # A multi-key command over several shards is an atomic op, a barrier in its pipeline; on one shard it is batched.
 EXTRA_WORKLOADS = [
-    ("multi DEL pipelined", ["-P", "16", "-c", "50", "-n", "1000000", "DEL", "key:__rand_int__"]),
-    ("multi EXISTS pipelined", ["-P", "16", "-c", "50", "-n", "1000000", "EXISTS", "key:__rand_int__"]),
-    ("multi MGET one-shard pipelined", ["-P", "16", "-c", "50", "-n", "1000000", "MGET", "{t}a:__rand_int__", "{t}b:__rand_int__"]),
-    ("multi MGET spread pipelined", ["-P", "16", "-c", "50", "-n", "200000", "MGET", "a:__rand_int__", "b:__rand_int__"]),
+    ("multi DEL pipelined", ["-P", "16", "-c", "50", "-n", "3000000", "DEL", "key:__rand_int__"]),
+    ("multi EXISTS pipelined", ["-P", "16", "-c", "50", "-n", "3000000", "EXISTS", "key:__rand_int__"]),
+    ("multi MGET one-shard pipelined", ["-P", "16", "-c", "50", "-n", "2000000", "MGET", "{t}a:__rand_int__", "{t}b:__rand_int__"]),
+    ("multi MGET spread pipelined", ["-P", "16", "-c", "50", "-n", "2000000", "MGET", "a:__rand_int__", "b:__rand_int__"]),
 ]
 
 # ONLY="P16,MSET" keeps the workloads whose name contains one of the words (for quick looks); ONLY="multi" runs the
