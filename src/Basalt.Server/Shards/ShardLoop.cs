@@ -52,6 +52,11 @@ internal sealed unsafe class ShardLoop : IDisposable
     private TaskCompletionSource? _gaugesPending;
     private int _idleRecheckPosted;
     private readonly Stack<int> _freeSlots = new();
+
+    // Slots of connections closed this turn: free from the next turn on. An epoll event of this turn's batch may still
+    // name one (its connection closed while earlier events were handled); it must find no connection there, not a new
+    // one adopted by an inbox message taken between events.
+    private readonly List<int> _slotsFreedThisTurn = [];
     private readonly Thread _thread;
     private readonly int _epfd;
     private readonly int _eventFd;
@@ -420,7 +425,7 @@ internal sealed unsafe class ShardLoop : IDisposable
         var ev = default(Native.EpollEvent);
         _ = Native.epoll_ctl(_epfd, Native.EPOLL_CTL_DEL, conn.Fd, ref ev);
         _connections[conn.Slot] = null;
-        _freeSlots.Push(conn.Slot);
+        _slotsFreedThisTurn.Add(conn.Slot);
     }
 
     /// <summary>Runs one keyed command against this shard. Only ever called on this loop's thread.</summary>
@@ -734,6 +739,14 @@ internal sealed unsafe class ShardLoop : IDisposable
         ReadClock();
         Volatile.Write(ref Stats.LastTurnTicks, Environment.TickCount64);
 
+        // The last turn's events are all handled: no event can name the connections closed in it any more.
+        foreach (var slot in _slotsFreedThisTurn)
+        {
+            _freeSlots.Push(slot);
+        }
+
+        _slotsFreedThisTurn.Clear();
+
         var drained = DrainInbox();
         RunHeld();
         FlushWakes();
@@ -801,6 +814,16 @@ internal sealed unsafe class ShardLoop : IDisposable
             }
 
             FlushWakesIfLate();
+
+            // Messages that came in while the turn ran (another shard's part of an op done, a group's replies, a
+            // release) are taken between connections rather than at the next turn: a cross-shard step otherwise
+            // waited for the rest of the turn on each loop it crossed. Slots freed meanwhile are not reused before the
+            // next turn (Forget), so a connection adopted here never takes an event of this batch meant for another.
+            if (!_inbox.IsEmpty || !_quietInbox.IsEmpty)
+            {
+                DrainInbox();
+                RunHeld();
+            }
         }
 
         RunHeld();
