@@ -83,7 +83,7 @@ internal sealed class CountOp : ShardOp
         long n = 0;
         for (var i = 1; i < Args.Count; i++)
         {
-            if (Owns(store, i) && Found(_mode, db, Args[i], NowMs))
+            if (Owns(store, i) && Found(_mode, db, Args[i], KeyHashOf(i), NowMs))
             {
                 n++;
             }
@@ -110,7 +110,7 @@ internal sealed class CountOp : ShardOp
         long n = 0;
         for (var i = 1; i < ctx.Args.Count; i++)
         {
-            if (Found(mode, ctx.Db, ctx.Args[i], ctx.NowMs))
+            if (Found(mode, ctx.Db, ctx.Args[i], KeyHash.Of(ctx.Args[i]), ctx.NowMs))
             {
                 n++;
             }
@@ -120,11 +120,11 @@ internal sealed class CountOp : ShardOp
     }
 
     /// <summary>One key's part: deleted, or found (touched or not), as the mode says.</summary>
-    private static bool Found(Mode mode, Database db, ReadOnlySpan<byte> key, long nowMs) => mode switch
+    private static bool Found(Mode mode, Database db, ReadOnlySpan<byte> key, ulong hash, long nowMs) => mode switch
     {
-        Mode.Delete => db.Delete(key, nowMs),
-        Mode.Touch => db.Read(key, nowMs) is not null,
-        _ => db.Read(key, nowMs, touch: false) is not null,
+        Mode.Delete => db.Delete(key, hash, nowMs),
+        Mode.Touch => db.Read(key, hash, nowMs) is not null,
+        _ => db.Read(key, hash, nowMs, touch: false) is not null,
     };
 
     public override void Reply(ReplyBuffer reply)

@@ -60,7 +60,7 @@ internal sealed class MGetOp : ShardOp
                 continue;
             }
 
-            var e = db.Read(Args[i], NowMs);
+            var e = db.Read(Args[i], KeyHashOf(i), NowMs);
             if (e is not { IsString: true })
             {
                 continue;
@@ -262,11 +262,11 @@ internal sealed class MSetOp : ShardOp
 
             if (checking)
             {
-                _exists![i] = db.Touch(Args[i], NowMs) is not null; // lookupKeyWrite: an access even if MSETNX fails
+                _exists![i] = db.Touch(Args[i], KeyHashOf(i), NowMs) is not null; // lookupKeyWrite: an access even if MSETNX fails
             }
             else
             {
-                db.SetString(Args[i], Args[i + 1], -1, keepTtl: false, NowMs);
+                db.SetString(Args[i], KeyHashOf(i), Args[i + 1], -1, keepTtl: false, NowMs);
             }
         }
     }

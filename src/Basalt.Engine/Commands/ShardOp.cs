@@ -20,6 +20,10 @@ public abstract class ShardOp
     // The table _keyShard last was, and the involved-shards array this op last made: kept for a reuse (Reuse).
     private ushort[]? _keyShardTable;
     private int[]? _ownShards;
+
+    // Each routed key's hash (KeyHash), by argument index: computed once as the op is routed, on the coordinator before
+    // any shard sees the op, then only read, by the key holds, the prefetch and the lookups (KeyHashOf).
+    private ulong[]? _keyHash;
     private bool _routed;
     private int _keyFirst;
     private int _keyStep;
@@ -76,6 +80,11 @@ public abstract class ShardOp
         Budget = null;
         _keyShard = null;
         Shed(ref _keyShardTable);
+        if (_keyHash is { Length: > KeptLength })
+        {
+            _keyHash = null;
+        }
+
         Retiring();
     }
 
@@ -247,7 +256,7 @@ public abstract class ShardOp
         {
             if (ShardOf(i) == shard)
             {
-                into.Add(LockHash(Db, Args[i]));
+                into.Add(LockHash(Db, _keyHash![i]));
             }
         }
     }
@@ -288,7 +297,7 @@ public abstract class ShardOp
         {
             if (ShardOf(i) == store.ShardId)
             {
-                prefetch.Add(Args[i]);
+                prefetch.Add(_keyHash![i]);
                 if (prefetch.IsFull)
                 {
                     prefetch.Run(table);
@@ -329,7 +338,7 @@ public abstract class ShardOp
         {
             if (ShardOf(i) == shardId)
             {
-                prefetch.Add(Args[i]);
+                prefetch.Add(_keyHash![i]);
             }
         }
 
@@ -337,7 +346,10 @@ public abstract class ShardOp
     }
 
     /// <summary>The identity a shard locks a key by: a seeded hash of db and key. Two keys that collide only wait for each other.</summary>
-    public static ulong LockHash(int db, ReadOnlySpan<byte> key) => KeyHash.Of(key) ^ ((ulong)(uint)db * 0x9E3779B97F4A7C15);
+    public static ulong LockHash(int db, ReadOnlySpan<byte> key) => LockHash(db, KeyHash.Of(key));
+
+    /// <summary>The same, from the key's <see cref="KeyHash"/>.</summary>
+    public static ulong LockHash(int db, ulong keyHash) => keyHash ^ ((ulong)(uint)db * 0x9E3779B97F4A7C15);
 
     /// <summary>On the coordinator, after <paramref name="phase"/> ran on every shard: true to run the next one.</summary>
     public virtual bool Continue(int phase) => false;
@@ -372,6 +384,13 @@ public abstract class ShardOp
         {
             Shards = [];
             return;
+        }
+
+        var hashes = _keyHash is { } keptHashes && keptHashes.Length >= Args.Count ? keptHashes : new ulong[Args.Count];
+        _keyHash = hashes;
+        for (var k = first; k <= last; k += step)
+        {
+            hashes[k] = KeyHash.Of(Args[k]);
         }
 
         var only = Slots.ShardOf(Args[first]);
@@ -437,6 +456,9 @@ public abstract class ShardOp
 
     /// <summary>True when argument <paramref name="argIndex"/> is a key owned by <paramref name="store"/>.</summary>
     protected bool Owns(ShardStore store, int argIndex) => ShardOf(argIndex) == store.ShardId;
+
+    /// <summary>The hash (<see cref="KeyHash"/>) of routed key argument <paramref name="argIndex"/>, computed once as the op was routed.</summary>
+    protected ulong KeyHashOf(int argIndex) => _keyHash![argIndex];
 
     /// <summary>The shard that owns key argument <paramref name="argIndex"/>.</summary>
     protected int ShardOf(int argIndex) => _keyShard is null ? Shards[0] : _keyShard[argIndex];

@@ -24,9 +24,15 @@ public sealed class Database
     public int VolatileCount { get; private set; }
 
     /// <summary>Finds a live key, deleting it first if its time has passed (lazy expiry).</summary>
-    public Entry? Find(ReadOnlySpan<byte> key, long nowMs)
+    public Entry? Find(ReadOnlySpan<byte> key, long nowMs) => Find(key, KeyHash.Of(key), nowMs);
+
+    /// <summary>
+    /// <see cref="Find(ReadOnlySpan{byte}, long)"/> with the key's <see cref="KeyHash"/> already computed, as a multi-key
+    /// op computes it once for its holds, its prefetch and its lookups. So do the other overloads taking a hash.
+    /// </summary>
+    public Entry? Find(ReadOnlySpan<byte> key, ulong hash, long nowMs)
     {
-        var e = Table.Find(key, KeyHash.Of(key));
+        var e = Table.Find(key, hash);
         if (e is null)
         {
             return null;
@@ -42,9 +48,11 @@ public sealed class Database
     }
 
     /// <summary>Finds a key for a read or write, counting the access (OBJECT IDLETIME).</summary>
-    public Entry? Touch(ReadOnlySpan<byte> key, long nowMs)
+    public Entry? Touch(ReadOnlySpan<byte> key, long nowMs) => Touch(key, KeyHash.Of(key), nowMs);
+
+    public Entry? Touch(ReadOnlySpan<byte> key, ulong hash, long nowMs)
     {
-        var e = Find(key, nowMs);
+        var e = Find(key, hash, nowMs);
         if (e is not null && !_store.NoTouch)
         {
             e.LastAccessSec = _store.LruClockSec;
@@ -59,17 +67,21 @@ public sealed class Database
     /// to write (SET, INCR, APPEND, DEL, RENAME, EXPIRE…) go through <see cref="Find"/> or <see cref="Touch"/> and
     /// count nothing, as in Redis.
     /// </summary>
-    public Entry? Read(ReadOnlySpan<byte> key, long nowMs, bool touch = true)
+    public Entry? Read(ReadOnlySpan<byte> key, long nowMs, bool touch = true) => Read(key, KeyHash.Of(key), nowMs, touch);
+
+    public Entry? Read(ReadOnlySpan<byte> key, ulong hash, long nowMs, bool touch = true)
     {
-        var e = touch ? Touch(key, nowMs) : Find(key, nowMs);
+        var e = touch ? Touch(key, hash, nowMs) : Find(key, hash, nowMs);
         _store.Stats.CountRead(e);
         return e;
     }
 
     /// <summary>Sets a string value, replacing any value of any type. Keeps the expiry only if asked.</summary>
-    public Entry SetString(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expireAtMs, bool keepTtl, long nowMs)
+    public Entry SetString(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long expireAtMs, bool keepTtl, long nowMs) =>
+        SetString(key, KeyHash.Of(key), value, expireAtMs, keepTtl, nowMs);
+
+    public Entry SetString(ReadOnlySpan<byte> key, ulong hash, ReadOnlySpan<byte> value, long expireAtMs, bool keepTtl, long nowMs)
     {
-        var hash = KeyHash.Of(key);
         var e = Table.Find(key, hash);
         if (e is not null && e.IsExpiredAt(nowMs))
         {
@@ -128,9 +140,11 @@ public sealed class Database
     /// <summary>Records a value change made in place (APPEND, SETRANGE, INCR) through the effect sink.</summary>
     public void ValueChanged(Entry e) => EmitValue(e);
 
-    public bool Delete(ReadOnlySpan<byte> key, long nowMs)
+    public bool Delete(ReadOnlySpan<byte> key, long nowMs) => Delete(key, KeyHash.Of(key), nowMs);
+
+    public bool Delete(ReadOnlySpan<byte> key, ulong hash, long nowMs)
     {
-        var e = Find(key, nowMs);
+        var e = Find(key, hash, nowMs);
         if (e is null)
         {
             return false;

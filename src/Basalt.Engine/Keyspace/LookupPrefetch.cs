@@ -22,7 +22,10 @@ public struct LookupPrefetch
     /// <summary>Keys that may still be added before the batch must run.</summary>
     public readonly int Room => Capacity - _count;
 
-    public void Add(ReadOnlySpan<byte> key) => _hashes[_count++] = KeyHash.Of(key);
+    public void Add(ReadOnlySpan<byte> key) => Add(KeyHash.Of(key));
+
+    /// <summary>Adds a key by its <see cref="KeyHash"/>, already computed.</summary>
+    public void Add(ulong keyHash) => _hashes[_count++] = keyHash;
 
     /// <summary>Issues the prefetches for the keys added so far, then starts a new batch.</summary>
     public void Run(KeyTable table)
