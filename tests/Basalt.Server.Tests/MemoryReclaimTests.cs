@@ -116,6 +116,61 @@ public sealed class MemoryReclaimTests
         });
     }
 
+    [Fact]
+    public void A_client_pipelining_batches_without_pause_still_lets_its_big_input_buffer_go()
+    {
+        // A connection keeps spare ops for its next batch of multi-key commands. Keeping one used to count as using the
+        // big buffers, so a client that sent one 100 MB request, then pipelined batches with no 2 s pause, kept its
+        // 100 MB input buffer for as long as it went on.
+        using var server = ServerProcess.StartBasalt("--shards", "2");
+        using var c = server.Connect();
+        using var probe = server.Connect();
+        var baseline = UsedMemory(probe);
+        var key = KeyOn(0);
+        Assert.Equal("OK", c.Call("SET", key, new string('x', 100 << 20)).Text);
+        Assert.Equal(1, c.Call("DEL", key).Integer);
+
+        // Four MGETs over both shards in one write: they run as one batch, and three of their ops are kept as spares.
+        var mget = RespConnection.Encode("MGET", KeyOn(0), KeyOn(1));
+        var batch = Enumerable.Repeat(mget, 4).SelectMany(b => b).ToArray();
+        var stop = false;
+        var batches = 0;
+        Exception? failed = null;
+        var busy = new Thread(() =>
+        {
+            try
+            {
+                while (!Volatile.Read(ref stop))
+                {
+                    c.SendRaw(batch);
+                    for (var i = 0; i < 4; i++)
+                    {
+                        Assert.Equal(2, c.Read().Items!.Count);
+                    }
+
+                    batches++;
+                }
+            }
+            catch (Exception ex)
+            {
+                failed = ex;
+            }
+        });
+        busy.Start();
+        try
+        {
+            AssertFallsTo(probe, baseline + (40 << 20));
+        }
+        finally
+        {
+            Volatile.Write(ref stop, true);
+            busy.Join();
+        }
+
+        Assert.Null(failed);
+        Assert.True(batches > 100, $"the client kept sending batches while used_memory fell ({batches} batches)");
+    }
+
     /// <summary>
     /// Runs <paramref name="body"/> on a 2-shard server with <paramref name="clients"/> connections, kept open, then asserts
     /// that used_memory falls back to within <paramref name="slackMb"/> MB of where it was before. It is read by a

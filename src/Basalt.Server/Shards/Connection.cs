@@ -68,6 +68,13 @@ internal sealed unsafe class Connection
     private bool _outputWatched;
     private bool _trimWatched;
     private long _bigBuffersUsedMs;
+
+    // When a spare op was last kept for batches (NoteSpares): dropped once unused for TrimAfterMs, on a clock of their
+    // own, so that a client pipelining batches without pause doesn't keep its big buffers too.
+    private long _sparesUsedMs;
+
+    // A trim came due while groups or ops were out (Trim): it runs when they are back, at the next Pump.
+    private bool _trimWhenBack;
     private bool _inPump;
     private bool _closeAfterReply;
 
@@ -253,6 +260,12 @@ internal sealed unsafe class Connection
         if (_inPump || Closed)
         {
             return;
+        }
+
+        if (_trimWhenBack && _waiting == 0)
+        {
+            _trimWhenBack = false;
+            Trim();
         }
 
         _inPump = true;
@@ -1007,7 +1020,7 @@ internal sealed unsafe class Connection
             if (keep)
             {
                 _spareKeyedOps[_spareKeyedCount++] = keyed;
-                NoteBigBuffers();
+                NoteSpares();
             }
             else
             {
@@ -1039,7 +1052,7 @@ internal sealed unsafe class Connection
                 spares[i] = op;
 
                 // Kept for batches, which may not come again: given back once unused for a while (OnTrimDue).
-                NoteBigBuffers();
+                NoteSpares();
                 return;
             }
         }
@@ -1336,6 +1349,18 @@ internal sealed unsafe class Connection
     private void NoteBigBuffers()
     {
         _bigBuffersUsedMs = Environment.TickCount64;
+        WatchTrim();
+    }
+
+    /// <summary>A spare op was just kept for batches: it is dropped once no batch has kept one for <see cref="TrimAfterMs"/>.</summary>
+    private void NoteSpares()
+    {
+        _sparesUsedMs = Environment.TickCount64;
+        WatchTrim();
+    }
+
+    private void WatchTrim()
+    {
         if (!_trimWatched && !Closed)
         {
             _trimWatched = true;
@@ -1343,16 +1368,41 @@ internal sealed unsafe class Connection
         }
     }
 
+    /// <summary>Whether spare ops kept for batches only are held (<see cref="DropSpares"/> from 1).</summary>
+    private bool HasBatchSpares()
+    {
+        if (_spareKeyedCount > 0)
+        {
+            return true;
+        }
+
+        for (var i = 1; i < _spareOps.Length; i++)
+        {
+            if (_spareOps[i] is not null)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>The trim deadline came (<see cref="ShardLoop.WatchTrim"/>): gives back the big buffers not needed since, or waits on.</summary>
     public void OnTrimDue()
     {
         _trimWatched = false;
-        if (Closed)
+        if (!Closed)
         {
-            return;
+            Trim();
         }
+    }
 
-        var unused = Environment.TickCount64 - _bigBuffersUsedMs;
+    /// <summary>Gives back the big buffers and spare ops not needed for <see cref="TrimAfterMs"/>, and watches those still kept.</summary>
+    private void Trim()
+    {
+        var now = Environment.TickCount64;
+        var unused = now - _bigBuffersUsedMs;
+        var sparesUnused = now - _sparesUsedMs;
         var kept = false;
         if (unused >= TrimAfterMs)
         {
@@ -1398,24 +1448,40 @@ internal sealed unsafe class Connection
                 {
                     g?.Replies.Shrink(64 * 1024);
                 }
-
-                // Spare ops kept for batches (up to 15, each with up to 1 KB of reply part per shard it used).
-                DropSpares(1);
             }
         }
 
-        // Groups out on other loops are theirs until they come back: while any is, look again later.
+        // Spare ops kept for batches (up to 15, and 16 keyed ones, each with up to 1 KB of reply part per shard it used).
+        if (sparesUnused >= TrimAfterMs && _waiting == 0)
+        {
+            DropSpares(1);
+        }
+
+        // Groups and ops out on other loops are theirs until they come back: what is due then is trimmed as soon as they
+        // are (Pump), not a period later, since a client that pipelines without pause nearly always has some out.
+        if (_waiting > 0 && (unused >= TrimAfterMs || sparesUnused >= TrimAfterMs))
+        {
+            _trimWhenBack = true;
+        }
+
+        // While any is out its buffers can't be looked at: look again later.
         kept |= _waiting > 0 || Output.Capacity > BufferPool.MaxPooled || _in.Length > BufferPool.MaxPooled || _args.Capacity > BigArgTable;
         for (var i = 0; _waiting == 0 && i < _groups.Length; i++)
         {
             kept |= _groups[i] is { } g && g.Replies.Capacity > BufferPool.MaxPooled;
         }
 
-        if (kept)
+        var wait = unused >= TrimAfterMs ? TrimAfterMs : TrimAfterMs - unused;
+        if (HasBatchSpares())
+        {
+            kept = true;
+            wait = Math.Min(wait, sparesUnused >= TrimAfterMs ? TrimAfterMs : TrimAfterMs - sparesUnused);
+        }
+
+        if (kept && !_trimWatched)
         {
             // In use, or used again since: look again once it may have been unused long enough.
             _trimWatched = true;
-            var wait = unused >= TrimAfterMs ? TrimAfterMs : TrimAfterMs - unused;
             Loop.WatchTrim(this, wait);
         }
     }
