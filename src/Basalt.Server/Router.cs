@@ -139,13 +139,18 @@ internal sealed class Router(BasaltServer server)
         {
             CommandKind.Keyed => Route.Keyed,
             CommandKind.Connection => Route.Connection,
-            CommandKind.Multi when spec.OnOneShard is not null && KeysOnOneShard(spec, args) => Route.Keyed,
+            CommandKind.Multi when spec.OnOneShard is not null && KeysOnOneShard(spec, args, conn.KeyShards) => Route.Keyed,
             _ => Route.Op,
         };
     }
 
-    /// <summary>True when every key a multi-key command names is on one shard: it then runs there as a keyed command (<see cref="CommandSpec.OnOneShard"/>).</summary>
-    private bool KeysOnOneShard(CommandSpec spec, ArgView args)
+    /// <summary>
+    /// True when every key a multi-key command names is on one shard: it then runs there as a keyed command
+    /// (<see cref="CommandSpec.OnOneShard"/>). The shards found are kept in <paramref name="memo"/> when they fit, for
+    /// the connection to route the command by (<see cref="ShardOfKeyed"/>, <see cref="OpRequest.KeyShards"/>) without
+    /// computing a slot again.
+    /// </summary>
+    private bool KeysOnOneShard(CommandSpec spec, ArgView args, KeyShardMemo memo)
     {
         var slots = server.Slots;
         if (slots.ShardCount == 1)
@@ -159,15 +164,30 @@ internal sealed class Router(BasaltServer server)
         }
 
         var shard = slots.ShardOf(args[first]);
-        for (var i = first + step; i <= last; i += step)
+        if (!memo.Begin(first, step, last))
         {
-            if (slots.ShardOf(args[i]) != shard)
+            for (var i = first + step; i <= last; i += step)
             {
-                return false;
+                if (slots.ShardOf(args[i]) != shard)
+                {
+                    return false;
+                }
             }
+
+            return true;
         }
 
-        return true;
+        // Every key's shard is needed either way: an op routes by them all.
+        memo[first] = shard;
+        var one = true;
+        for (var i = first + step; i <= last; i += step)
+        {
+            var s = slots.ShardOf(args[i]);
+            memo[i] = s;
+            one &= s == shard;
+        }
+
+        return one;
     }
 
     private static bool IsCrossProtocolAttack(ReadOnlySpan<byte> name) =>
@@ -188,7 +208,8 @@ internal sealed class Router(BasaltServer server)
     /// The shard owning a keyed command's keys: all in one slot for a keyed command, all on one shard for a multi-key one
     /// routed as keyed (<see cref="KeysOnOneShard"/>).
     /// </summary>
-    public int ShardOfKeyed(CommandSpec spec, ArgView args) => server.Slots.ShardOf(args[spec.FirstKey]);
+    public int ShardOfKeyed(CommandSpec spec, ArgView args, KeyShardMemo? memo) =>
+        memo is { } known && known.First == spec.FirstKey ? known[spec.FirstKey] : server.Slots.ShardOf(args[spec.FirstKey]);
 
     public void RunConnectionCommand(Connection conn, CommandSpec spec, ArgView args)
     {

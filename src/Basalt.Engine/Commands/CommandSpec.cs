@@ -174,4 +174,7 @@ public readonly struct OpRequest
     /// its reply in is bounded by it (<see cref="Basalt.Protocol.ReplyBuffer.Limit"/>). 0 leaves it unbounded.
     /// </summary>
     public int ReplyLimit { get; init; }
+
+    /// <summary>The shards of the command's keys, when the router already found them for this very command; null otherwise.</summary>
+    public KeyShardMemo? KeyShards { get; init; }
 }

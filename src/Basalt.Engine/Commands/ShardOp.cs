@@ -24,6 +24,9 @@ public abstract class ShardOp
     // Each routed key's hash (KeyHash), by argument index: computed once as the op is routed, on the coordinator before
     // any shard sees the op, then only read, by the key holds, the prefetch and the lookups (KeyHashOf).
     private ulong[]? _keyHash;
+
+    // The shards the router found for this command's keys (OpRequest.KeyShards): read by RouteKeys, then let go.
+    private KeyShardMemo? _knownShards;
     private bool _routed;
     private int _keyFirst;
     private int _keyStep;
@@ -77,6 +80,7 @@ public abstract class ShardOp
     public void Retire()
     {
         Args = default;
+        _knownShards = null;
         Budget = null;
         _keyShard = null;
         Shed(ref _keyShardTable);
@@ -151,6 +155,7 @@ public abstract class ShardOp
     private void Take(in OpRequest request)
     {
         Args = request.Args;
+        _knownShards = request.KeyShards;
         Db = request.Db;
         NowMs = request.NowMs;
         Slots = request.Slots;
@@ -376,6 +381,9 @@ public abstract class ShardOp
             last = Args.Count - 1;
         }
 
+        // Shards the router found for these very keys are taken as they are; otherwise each key's slot is computed here.
+        var known = _knownShards is { } memo && memo.Covers(first, step, last) ? memo : null;
+        _knownShards = null;
         _routed = true;
         _keyFirst = first;
         _keyStep = step;
@@ -393,9 +401,9 @@ public abstract class ShardOp
             hashes[k] = KeyHash.Of(Args[k]);
         }
 
-        var only = Slots.ShardOf(Args[first]);
+        var only = known is null ? Slots.ShardOf(Args[first]) : known[first];
         var i = first + step;
-        while (i <= last && Slots.ShardOf(Args[i]) == only)
+        while (i <= last && (known is null ? Slots.ShardOf(Args[i]) : known[i]) == only)
         {
             i += step;
         }
@@ -418,7 +426,7 @@ public abstract class ShardOp
 
         for (; i <= last; i += step)
         {
-            var s = Slots.ShardOf(Args[i]);
+            var s = known is null ? Slots.ShardOf(Args[i]) : known[i];
             _keyShard[i] = (ushort)s;
             if (!seen[s])
             {

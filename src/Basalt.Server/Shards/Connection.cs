@@ -98,6 +98,9 @@ internal sealed unsafe class Connection
 
     // Retired KeyedOps, for the keyed commands of the next batch (MakeKeyedOp); dropped with the batch spares.
     private readonly KeyedOp?[] _spareKeyedOps = new KeyedOp?[MaxOpBatch];
+
+    /// <summary>The shards of the keys of the multi-key command being dispatched, as the router found them (<see cref="Dispatch"/>).</summary>
+    public KeyShardMemo KeyShards { get; } = new();
     private int _spareKeyedCount;
 
     // Multi-key ops that came in a row in this pass over the pipeline, made and not yet started: they run as one batch
@@ -710,11 +713,15 @@ internal sealed unsafe class Connection
 
         // While grouping or batching, a rejection must wait its turn: resolve silently and replay it as a barrier.
         var holding = _grouping || _opBatch.Count > 0;
+        KeyShards.Clear();
         var route = router.Resolve(this, args, holding ? null : Output, out var spec);
+
+        // The shards of a multi-key command's keys, found as it was resolved: for this command only.
+        var known = KeyShards.Valid ? KeyShards : null;
         switch (route)
         {
             case Route.Keyed when _opBatch.Count > 0:
-                if (!JoinsBatch(route, spec!, args))
+                if (!JoinsBatch(route, spec!, args, known))
                 {
                     MakeBarrier(argStart, argCount);
                 }
@@ -722,7 +729,7 @@ internal sealed unsafe class Connection
                 return;
             case Route.Keyed:
                 LastCommand = spec!.FullName;
-                var target = router.ShardOfKeyed(spec, args);
+                var target = router.ShardOfKeyed(spec, args, known);
                 if (!_grouping && target == Loop.Id && Loop.CanRunKeyedNow(spec, args, Db))
                 {
                     Loop.ExecuteKeyed(spec, args, Output, Db, NoTouch);
@@ -749,7 +756,7 @@ internal sealed unsafe class Connection
             default:
                 if (_opBatch.Count > 0)
                 {
-                    if (!JoinsBatch(route, spec!, args))
+                    if (!JoinsBatch(route, spec!, args, known))
                     {
                         MakeBarrier(argStart, argCount);
                     }
@@ -759,7 +766,7 @@ internal sealed unsafe class Connection
 
                 if (_grouping)
                 {
-                    if (!GroupsJoinBatch(route, spec!, args))
+                    if (!GroupsJoinBatch(route, spec!, args, known))
                     {
                         MakeBarrier(argStart, argCount);
                     }
@@ -768,12 +775,12 @@ internal sealed unsafe class Connection
                 }
 
                 LastCommand = spec!.FullName;
-                RunUngrouped(route, spec, args);
+                RunUngrouped(route, spec, args, known);
                 return;
         }
     }
 
-    private void RunUngrouped(Route route, CommandSpec spec, ArgView args)
+    private void RunUngrouped(Route route, CommandSpec spec, ArgView args, KeyShardMemo? known)
     {
         if (route == Route.Connection)
         {
@@ -783,7 +790,7 @@ internal sealed unsafe class Connection
         }
 
         var start = System.Diagnostics.Stopwatch.GetTimestamp();
-        var op = MakeOp(NewOpRequest(spec, args));
+        var op = MakeOp(NewOpRequest(spec, args, known));
         if (op.EarlyError is { } err)
         {
             // The command ran far enough to find its arguments wrong: a call that failed, as Redis counts it.
@@ -820,7 +827,7 @@ internal sealed unsafe class Connection
     /// While a batch is being gathered (<see cref="_opBatch"/>): true if the command is another op that runs in it, now
     /// added to it; false if it must wait for the batch to finish (a barrier).
     /// </summary>
-    private bool JoinsBatch(Route route, CommandSpec spec, ArgView args)
+    private bool JoinsBatch(Route route, CommandSpec spec, ArgView args, KeyShardMemo? known)
     {
         // The multi-key commands that may run on one shard as keyed commands (MGET, MSET, DEL…) and the keyed commands
         // join; the rest never run in a batch. Run keyed, a command would have to wait for the batch.
@@ -829,7 +836,7 @@ internal sealed unsafe class Connection
             return false;
         }
 
-        var op = BatchOp(spec, args);
+        var op = BatchOp(spec, args, known);
         if (op is null || !OpRun.Batches(op, joining: true))
         {
             // MSETNX, or a call with an error to answer: it is made again when it runs, after the batch.
@@ -851,14 +858,14 @@ internal sealed unsafe class Connection
     /// While commands are grouped: true if they are all multi-key commands on one shard and the command is an op that
     /// starts a batch, which they are now taken into (<see cref="TakeGroupsIntoBatch"/>); false if it must wait for them.
     /// </summary>
-    private bool GroupsJoinBatch(Route route, CommandSpec spec, ArgView args)
+    private bool GroupsJoinBatch(Route route, CommandSpec spec, ArgView args, KeyShardMemo? known)
     {
         if (route != Route.Op || spec.OnOneShard is null || _groupedBatchable != _batchCount || _batchCount >= MaxOpBatch)
         {
             return false;
         }
 
-        var op = MakeOp(NewOpRequest(spec, args));
+        var op = MakeOp(NewOpRequest(spec, args, known));
         if (OpRun.Batches(op, joining: false) && TakeGroupsIntoBatch(op, args.Count))
         {
             LastCommand = spec.FullName;
@@ -934,8 +941,9 @@ internal sealed unsafe class Connection
 
     // NowMs is the turn's clock, read without a clock call: it is only the op's lower bound, since every op is stamped
     // again as its first part runs (ShardOp.StampStart), and all its parts judge expiry by that stamp.
-    private OpRequest NewOpRequest(CommandSpec spec, ArgView args) => new()
+    private OpRequest NewOpRequest(CommandSpec spec, ArgView args, KeyShardMemo? known = null) => new()
     {
+        KeyShards = known,
         Args = args,
         Db = Db,
         Slots = Loop.Server.Slots,
@@ -951,11 +959,11 @@ internal sealed unsafe class Connection
     /// The op a command runs as in a batch: its own op for a multi-key command, a <see cref="KeyedOp"/> for a keyed one
     /// (of one shard only: a keyed command is routed by its first key), or null for a command that never joins one.
     /// </summary>
-    private ShardOp? BatchOp(CommandSpec spec, ArgView args)
+    private ShardOp? BatchOp(CommandSpec spec, ArgView args, KeyShardMemo? known)
     {
         if (spec.OnOneShard is not null)
         {
-            return MakeOp(NewOpRequest(spec, args));
+            return MakeOp(NewOpRequest(spec, args, known));
         }
 
         if (!KeyedOp.Takes(spec))
@@ -1153,7 +1161,7 @@ internal sealed unsafe class Connection
         for (var i = 0; i < _batchCount; i++)
         {
             var (spec, start, count) = _groups[_batchShard[i]]!.Entry(_batchOrdinal[i]);
-            var grouped = BatchOp(spec, new ArgView(_in, _args, start, count))!;
+            var grouped = BatchOp(spec, new ArgView(_in, _args, start, count), known: null)!;
             _opBatch.Add(grouped);
             if (!OpRun.Batches(grouped, joining: true))
             {
