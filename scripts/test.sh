@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 SUDO_CMD=""; [ "$(id -u)" -ne 0 ] && SUDO_CMD="sudo"
 need=()
-command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# The differential tests run Debian's redis-server 7.0 from /usr/bin, whatever else is on PATH.
+[ -x /usr/bin/redis-server ] || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 /usr/bin/python3 -c 'import redis' >/dev/null 2>&1 || need+=(python3-redis)
 if [ ${#need[@]} -gt 0 ]; then
@@ -21,7 +22,13 @@ command -v node >/dev/null 2>&1 || { $SUDO_CMD apt-get update -qq; DEBIAN_FRONTE
 # node-redis (the lockfile's redis 6.x) needs Node.js 20 or newer; Debian 12's own nodejs is 18.
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" -ge 20 ] || { echo "Node.js $(node -v) is too old for the client tests: node-redis needs Node.js 20 or newer" >&2; exit 1; }
-{ [ -d tests/clients/node/node_modules/ioredis ] && [ -d tests/clients/node/node_modules/redis ]; } || npm ci --prefix tests/clients/node --no-audit --no-fund --silent
+# Installed again whenever the lockfile changed since the last install (its hash is kept next to the modules).
+lock_hash=$(sha256sum tests/clients/node/package-lock.json | cut -d' ' -f1)
+stamp=tests/clients/node/node_modules/.basalt-lock-hash
+if [ ! -d tests/clients/node/node_modules/ioredis ] || [ ! -d tests/clients/node/node_modules/redis ] || [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
+  npm ci --prefix tests/clients/node --no-audit --no-fund --silent
+  echo "$lock_hash" > "$stamp"
+fi
 
 # The Debian package starts a redis-server on 6379 as a service; tests start their own on free ports.
 dotnet build Basalt.slnx -c Release -warnaserror -nologo -v q

@@ -34,7 +34,17 @@ public sealed class RespValue : IEquatable<RespValue>
     /// <summary>Payload of strings, errors, doubles, big numbers and verbatim text (with its "txt:" prefix).</summary>
     public byte[]? Bytes { get; init; }
 
-    public long Integer { get; init; }
+    private readonly long _integer;
+
+    /// <summary>
+    /// The number of an integer reply, or a RESP3 boolean's 1 or 0. Read off any other reply it throws: an error or a
+    /// nil has no number, and reading one as 0 would let a check that expects 0 pass on an error.
+    /// </summary>
+    public long Integer
+    {
+        get => Type is RespType.Integer or RespType.Boolean ? _integer : throw new InvalidOperationException($"not an integer reply: {this}");
+        init => _integer = value;
+    }
 
     public bool IsNull { get; init; }
 
@@ -45,7 +55,7 @@ public sealed class RespValue : IEquatable<RespValue>
 
     public bool Equals(RespValue? other)
     {
-        if (other is null || other.Type != Type || other.IsNull != IsNull || other.Integer != Integer)
+        if (other is null || other.Type != Type || other.IsNull != IsNull || other._integer != _integer)
         {
             return false;
         }
@@ -75,7 +85,7 @@ public sealed class RespValue : IEquatable<RespValue>
 
     public override bool Equals(object? obj) => Equals(obj as RespValue);
 
-    public override int GetHashCode() => HashCode.Combine(Type, Integer, IsNull, Items?.Count ?? -1, Bytes?.Length ?? -1);
+    public override int GetHashCode() => HashCode.Combine(Type, _integer, IsNull, Items?.Count ?? -1, Bytes?.Length ?? -1);
 
     /// <summary>A readable rendering, in the style of redis-cli, for test failure messages.</summary>
     public override string ToString()

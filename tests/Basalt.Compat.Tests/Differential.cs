@@ -22,8 +22,32 @@ internal static class Differential
     {
         Compare.Sorted => Sorted(a).Equals(Sorted(b)),
         Compare.Shape => SameShape(a, b),
+        Compare.ExceptId => WithoutId(a).Equals(WithoutId(b)),
         _ => a.Equals(b),
     };
+
+    /// <summary>
+    /// A map (or a RESP2 array of field, value pairs) with the integer after an "id" field set to 0. Anything else is
+    /// returned as it is, so a reply that is not such a map is compared exactly.
+    /// </summary>
+    private static RespValue WithoutId(RespValue v)
+    {
+        if (v.Items is not { } items || items.Count % 2 != 0)
+        {
+            return v;
+        }
+
+        var copy = items.ToList();
+        for (var i = 0; i < copy.Count; i += 2)
+        {
+            if (copy[i].Type is RespType.BulkString or RespType.SimpleString && copy[i].Text == "id" && copy[i + 1].Type == RespType.Integer)
+            {
+                copy[i + 1] = new RespValue { Type = RespType.Integer, Integer = 0 };
+            }
+        }
+
+        return new RespValue { Type = v.Type, Items = copy };
+    }
 
     /// <summary>Every array at every depth as a multiset (SCAN's key list sits inside its reply).</summary>
     private static RespValue Sorted(RespValue v) => v.Items is null

@@ -1,4 +1,5 @@
 using System.Text;
+using Basalt.Protocol;
 using Basalt.Testing;
 
 namespace Basalt.Compat.Tests;
@@ -59,6 +60,8 @@ public sealed class RandomDifferentialTests(Oracles oracles)
         using var redis = Differential.Open(oracles.Redis, protocol);
         using var basalt = Differential.Open(oracles.Basalt, protocol);
         var history = new List<string>();
+        var answered = 0;
+        long mostKeys = 0;
         for (var step = 0; step < Steps; step++)
         {
             var args = Next(rng);
@@ -67,6 +70,13 @@ public sealed class RandomDifferentialTests(Oracles oracles)
             var bytes = args.Select(Encoding.UTF8.GetBytes).ToArray();
             var expected = redis.Call(bytes);
             var actual = basalt.Call(bytes);
+            answered += expected.Type is RespType.Error or RespType.BulkError ? 0 : 1;
+            if (step % 50 == 49)
+            {
+                // Read off Redis alone (DBSIZE changes nothing): how full the keyspace got along the way.
+                mostKeys = Math.Max(mostKeys, redis.Call("DBSIZE").Integer);
+            }
+
             var mode = args[0] == "KEYS" ? Compare.Sorted : ShapeOnly.Contains(args[0]) ? Compare.Shape : Compare.Exact;
             if (!Differential.Same(mode, expected, actual))
             {
@@ -76,7 +86,10 @@ public sealed class RandomDifferentialTests(Oracles oracles)
             }
         }
 
-        // The runs must exercise the data path, not only its errors: the final keyspace is compared too.
+        // The runs must exercise the data path, not only its errors: most commands are answered without one, keys were
+        // there along the way (a run may end with a FLUSHALL), and the final keyspace is compared too.
+        Assert.True(answered > Steps / 2, $"seed {seed}: only {answered} of {Steps} commands were answered without an error");
+        Assert.True(mostKeys > 0, $"seed {seed}: the keyspace stayed empty");
         var keys = redis.Call("KEYS", "*");
         Assert.True(Differential.Same(Compare.Sorted, keys, basalt.Call("KEYS", "*")), $"seed {seed}: keyspaces differ");
         foreach (var key in keys.Items!)

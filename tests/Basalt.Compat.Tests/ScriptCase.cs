@@ -13,13 +13,16 @@ public enum Compare
 
     /// <summary>Only the RESP type and shape (TTL in ms, ids, times: values legitimately differ).</summary>
     Shape,
+
+    /// <summary>Exact but for the value of an "id" field (HELLO's client id, which counts each server's own connections).</summary>
+    ExceptId,
 }
 
 public sealed record ScriptCommand(Compare Mode, byte[][] Args, string Text);
 
 /// <summary>
 /// One differential script: one line of a cases/*.redis file. Commands are separated by " ; ".
-/// A command may start with @sort or @shape. Arguments use redis-cli quoting ("a b", 'x', "\x00").
+/// A command may start with @sort, @shape or @except-id (<see cref="Compare"/>). Arguments use redis-cli quoting ("a b", 'x', "\x00").
 /// A line may start with "resp2:" or "resp3:" to run under one protocol only.
 /// </summary>
 public sealed record ScriptCase(string File, int Line, string Source, IReadOnlyList<ScriptCommand> Commands, int[] Protocols)
@@ -60,6 +63,11 @@ public sealed record ScriptCase(string File, int Line, string Source, IReadOnlyL
                 {
                     mode = Compare.Shape;
                     text = text[7..];
+                }
+                else if (text.StartsWith("@except-id ", StringComparison.Ordinal))
+                {
+                    mode = Compare.ExceptId;
+                    text = text[11..];
                 }
 
                 var args = Tokenize(text) ?? throw new FormatException($"{name}:{lineNo}: bad quoting in '{text}'");

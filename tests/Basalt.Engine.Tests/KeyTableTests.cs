@@ -106,7 +106,8 @@ public sealed class KeyTableTests
             }
             while (cursor != 0 && step < 100_000);
 
-            return stable.All(k => seen.Contains(Encoding.ASCII.GetString(k)));
+            // The scan ended (a cursor that never came back to 0 would stop at the step bound) and saw every stable key.
+            return cursor == 0 && stable.All(k => seen.Contains(Encoding.ASCII.GetString(k)));
         })).Check(Config.QuickThrowOnFailure.WithMaxTest(200));
 
         // The churn must have caught scans in the middle of incremental resizes, or the property proved less than it says.

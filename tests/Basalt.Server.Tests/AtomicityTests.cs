@@ -26,7 +26,7 @@ public sealed class AtomicityTests(BasaltFixture fixture)
         var torn = RunStress(
             writers: 6,
             writerOps: 400,
-            writer: (c, w, i) => c.Call(Keys.SelectMany(k => new[] { k, $"w{w}-{i}" }).Prepend("MSET").ToArray()),
+            writer: (c, w, i) => Assert.Equal("OK", c.Call(Keys.SelectMany(k => new[] { k, $"w{w}-{i}" }).Prepend("MSET").ToArray()).Text),
             readers: 3,
             readerOps: 600,
             check: c =>
@@ -35,6 +35,12 @@ public sealed class AtomicityTests(BasaltFixture fixture)
                 return values.Distinct().Count() == 1 ? null : string.Join(",", values);
             });
         Assert.Null(torn);
+
+        // What is left is one writer's last MSET, whole.
+        using var check = fixture.Connect();
+        var final = check.Call(Keys.Prepend("MGET").ToArray()).Items!.Select(v => v.Text).Distinct().ToList();
+        Assert.Single(final);
+        Assert.Matches("^w[0-5]-399$", final[0]);
     }
 
     [Fact]
@@ -47,11 +53,14 @@ public sealed class AtomicityTests(BasaltFixture fixture)
             {
                 if (i % 2 == 0)
                 {
-                    c.Call(Keys.SelectMany(k => new[] { k, $"w{w}-{i}" }).Prepend("MSET").ToArray());
+                    Assert.Equal("OK", c.Call(Keys.SelectMany(k => new[] { k, $"w{w}-{i}" }).Prepend("MSET").ToArray()).Text);
                 }
                 else
                 {
-                    c.Call(Keys.Prepend("DEL").ToArray());
+                    // An atomic DEL finds all ten keys or none of them.
+                    var deleted = c.Call(Keys.Prepend("DEL").ToArray());
+                    Assert.Equal(RespType.Integer, deleted.Type);
+                    Assert.True(deleted.Integer is 0 or 10, $"DEL deleted {deleted.Integer} of the ten keys");
                 }
             },
             readers: 3,
@@ -64,10 +73,14 @@ public sealed class AtomicityTests(BasaltFixture fixture)
                     return string.Join(",", values);
                 }
 
-                var exists = c.Call(Keys.Prepend("EXISTS").ToArray()).Integer;
-                return exists is 0 or 10 ? null : $"EXISTS={exists}";
+                var exists = c.Call(Keys.Prepend("EXISTS").ToArray());
+                return exists.Type == RespType.Integer && exists.Integer is 0 or 10 ? null : $"EXISTS={exists.Integer} ({exists.Type})";
             });
         Assert.Null(torn);
+
+        // Every writer's last command was a DEL.
+        using var check = fixture.Connect();
+        Assert.All(check.Call(Keys.Prepend("MGET").ToArray()).Items!, v => Assert.True(v.IsNull));
     }
 
     [Fact]
@@ -81,10 +94,10 @@ public sealed class AtomicityTests(BasaltFixture fixture)
             writerOps: 500,
             writer: (c, w, i) =>
             {
-                c.Call(Batch(w, i).SelectMany(k => new[] { k, "v" }).Prepend("MSET").ToArray());
+                Assert.Equal("OK", c.Call(Batch(w, i).SelectMany(k => new[] { k, "v" }).Prepend("MSET").ToArray()).Text);
                 if (i % 3 == 2)
                 {
-                    c.Call(Batch(w, i - 1).Prepend("DEL").ToArray());
+                    Assert.Equal(10, c.Call(Batch(w, i - 1).Prepend("DEL").ToArray()).Integer);
                 }
             },
             readers: 3,
@@ -95,6 +108,10 @@ public sealed class AtomicityTests(BasaltFixture fixture)
                 return n % 10 == 0 ? null : $"KEYS saw {n} batch keys";
             });
         Assert.Null(torn);
+
+        // Each writer deleted one batch in three (i = 2, 5, … 497: 166 of 500); the rest are all there.
+        using var check = fixture.Connect();
+        Assert.Equal(6 * (500 - 166) * 10, check.Call("KEYS", "batch-*").Items!.Count);
     }
 
     [Fact]
@@ -336,8 +353,10 @@ public sealed class AtomicityTests(BasaltFixture fixture)
                     Assert.Equal(10, conns[c].Read().Items!.Count);
                     Assert.All(conns[c].Read().Items!, v => Assert.Equal(round, v.Text));
                     Assert.Equal(10, conns[c].Read().Integer);
-                    Assert.True(conns[c].Read().Integer >= 0);
-                    Assert.Equal(0, conns[c].Read().Integer);
+                    Assert.Equal(RespType.Integer, conns[c].Read().Type);
+                    var exists = conns[c].Read();
+                    Assert.Equal(RespType.Integer, exists.Type);
+                    Assert.Equal(0, exists.Integer);
                 }
             }
         }

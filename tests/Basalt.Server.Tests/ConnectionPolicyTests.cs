@@ -25,6 +25,7 @@ public sealed class ConnectionPolicyTests
         var fromBasalt = ExchangeFrom("127.0.0.2", basalt.Port, "PING\r\n");
         var fromRedis = ExchangeFrom("127.0.0.2", redis.Port, "PING\r\n");
         Assert.StartsWith("-DENIED Redis is running in protected mode because protected mode is enabled", fromRedis, StringComparison.Ordinal);
+        Assert.EndsWith(Closed, fromRedis, StringComparison.Ordinal);
         Assert.Equal(fromRedis, fromBasalt);
 
         foreach (var server in new[] { basalt, redis })
@@ -43,12 +44,12 @@ public sealed class ConnectionPolicyTests
         using var admin = server.Connect();
 
         Assert.Equal("OK", admin.Call("CONFIG", "SET", "protected-mode", "no").Text);
-        Assert.Equal("+PONG\r\n", ExchangeFrom("127.0.0.2", server.Port, "PING\r\n"));
+        Assert.Equal("+PONG\r\n" + Open, ExchangeFrom("127.0.0.2", server.Port, "PING\r\n"));
 
         // On again, with a password: the client is let in, and then must authenticate like any other.
         Assert.Equal("OK", admin.Call("CONFIG", "SET", "protected-mode", "yes", "requirepass", "pw").Text);
-        Assert.Equal("-NOAUTH Authentication required.\r\n", ExchangeFrom("127.0.0.2", server.Port, "PING\r\n"));
-        Assert.Equal("+OK\r\n+PONG\r\n", ExchangeFrom("127.0.0.2", server.Port, "AUTH pw\r\nPING\r\n"));
+        Assert.Equal("-NOAUTH Authentication required.\r\n" + Open, ExchangeFrom("127.0.0.2", server.Port, "PING\r\n"));
+        Assert.Equal("+OK\r\n+PONG\r\n" + Open, ExchangeFrom("127.0.0.2", server.Port, "AUTH pw\r\nPING\r\n"));
     }
 
     [Fact]
@@ -60,7 +61,7 @@ public sealed class ConnectionPolicyTests
         {
             var expected = ExchangeFrom(source, redis.Port, "DEBUG SLEEP 0\r\n");
             Assert.Equal(expected, ExchangeFrom(source, basalt.Port, "DEBUG SLEEP 0\r\n"));
-            Assert.Equal(source == "127.0.0.1", expected == "+OK\r\n");
+            Assert.Equal(source == "127.0.0.1", expected == "+OK\r\n" + Open);
         }
     }
 
@@ -85,8 +86,8 @@ public sealed class ConnectionPolicyTests
             Assert.Equal(expected, ExchangeFrom("127.0.0.1", basalt.Port, input, firstByteMs: 2000));
         }
 
-        Assert.StartsWith("-ERR Protocol error: unauthenticated multibulk length", ExchangeFrom("127.0.0.1", basalt.Port, inputs[0]), StringComparison.Ordinal);
-        Assert.StartsWith("-ERR Protocol error: unauthenticated bulk length", ExchangeFrom("127.0.0.1", basalt.Port, inputs[2]), StringComparison.Ordinal);
+        Assert.Equal("-ERR Protocol error: unauthenticated multibulk length\r\n" + Closed, ExchangeFrom("127.0.0.1", basalt.Port, inputs[0]));
+        Assert.Equal("-ERR Protocol error: unauthenticated bulk length\r\n" + Closed, ExchangeFrom("127.0.0.1", basalt.Port, inputs[2]));
     }
 
     [Fact]
@@ -101,8 +102,8 @@ public sealed class ConnectionPolicyTests
         var tooLarge = $"*3\r\n$3\r\nSET\r\n$2\r\nqc\r\n$1500000\r\n{new string('v', 1_500_000)}\r\nPING\r\n";
         foreach (var server in new[] { redis, basalt })
         {
-            Assert.Equal("+OK\r\n:600000\r\n", ExchangeFrom("127.0.0.1", server.Port, twoLarge));
-            Assert.Equal(string.Empty, ExchangeFrom("127.0.0.1", server.Port, tooLarge));
+            Assert.Equal("+OK\r\n:600000\r\n" + Open, ExchangeFrom("127.0.0.1", server.Port, twoLarge));
+            Assert.Equal(Closed, ExchangeFrom("127.0.0.1", server.Port, tooLarge));
             using var c = server.Connect();
             Assert.Equal(0, c.Call("EXISTS", "qc").Integer);
         }
@@ -186,12 +187,16 @@ public sealed class ConnectionPolicyTests
         Assert.Equal((0, 0), KeepAliveOfNewClient(server.Port));
     }
 
+    private const string Closed = "[closed]";
+    private const string Open = "[open]";
+
     private static ServerProcess Start(string which) => which == "redis" ? ServerProcess.StartRedis() : ServerProcess.StartBasalt("--shards", "2");
 
     /// <summary>
     /// Connects from <paramref name="source"/>, sends the request, and returns what comes back until the server closes,
-    /// or goes quiet for 500 ms after its first bytes. The first bytes may take up to <paramref name="firstByteMs"/>, so a
-    /// server slowed by a busy machine is not read as one that answered nothing.
+    /// or goes quiet for 500 ms after its first bytes, followed by how it ended: <c>[closed]</c> (end of stream or reset)
+    /// or <c>[open]</c> (quiet). The first bytes may take up to <paramref name="firstByteMs"/>, so a server slowed by a
+    /// busy machine is not read as one that answered nothing, and a server that hangs is not read as one that closed.
     /// </summary>
     private static string ExchangeFrom(string source, int port, string request, int firstByteMs = 10_000)
     {
@@ -202,6 +207,7 @@ public sealed class ConnectionPolicyTests
         socket.ReceiveTimeout = firstByteMs;
         var output = new MemoryStream();
         var buffer = new byte[4096];
+        string end;
         while (true)
         {
             int n;
@@ -209,13 +215,20 @@ public sealed class ConnectionPolicyTests
             {
                 n = socket.Receive(buffer);
             }
-            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.TimedOut or SocketError.ConnectionReset)
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.TimedOut)
             {
+                end = Open;
+                break;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset)
+            {
+                end = Closed;
                 break;
             }
 
             if (n == 0)
             {
+                end = Closed;
                 break;
             }
 
@@ -223,7 +236,7 @@ public sealed class ConnectionPolicyTests
             socket.ReceiveTimeout = 500;
         }
 
-        return Encoding.ASCII.GetString(output.ToArray());
+        return Encoding.ASCII.GetString(output.ToArray()) + end;
     }
 
     private static string ReadSome(Socket socket)

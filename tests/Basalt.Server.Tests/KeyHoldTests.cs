@@ -103,11 +103,7 @@ public sealed class KeyHoldTests
         }
     }
 
-    /// <summary>
-    /// A release is posted to its shard without a wake unless work there waits behind a hold (ShardLoop.PostRelease).
-    /// Here a GET waits on shard 0 behind an MSET's hold, and shard 0 has nothing else to wake it (no socket traffic,
-    /// no expiry timer): the release must wake it, or the GET is never answered.
-    /// </summary>
+    /// <summary>A SCAN answered from its cursor's shard holds that shard only: it never waits to take the shards after it.</summary>
     [Fact]
     public void A_scan_answered_from_its_cursor_s_shard_does_not_take_the_shards_after_it()
     {
@@ -228,6 +224,11 @@ public sealed class KeyHoldTests
         }
     }
 
+    /// <summary>
+    /// A release is posted to its shard without a wake unless work there waits behind a hold (ShardLoop.PostRelease).
+    /// Here a GET waits on shard 0 behind an MSET's hold, and shard 0 has nothing else to wake it (no socket traffic,
+    /// no expiry timer): the release must wake it, or the GET is never answered.
+    /// </summary>
     [Fact]
     public void A_release_wakes_the_shard_where_work_waits_behind_the_hold()
     {

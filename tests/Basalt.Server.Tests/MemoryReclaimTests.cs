@@ -79,7 +79,7 @@ public sealed class MemoryReclaimTests
         // 100 MB SETs, and DELs, for the other loop's shard. The command group that carried a SET pointed at the
         // connection's input buffer until its next batch, and the op coordinator a connection keeps for its next op
         // pointed at the DEL's arguments, so trimming the input after 2 s idle freed nothing.
-        FallsBackAfter(2, 40, conns =>
+        FallsBackAfter(2, 40, risesMb: 100, conns =>
         {
             // Client id n is served by loop (n - 1) mod 2 (BasaltServer.Admit): each connection's key is on the other one.
             var own = conns.Select(c => (int)((c.Call("CLIENT", "ID").Integer - 1) % 2)).ToArray();
@@ -104,7 +104,7 @@ public sealed class MemoryReclaimTests
         // A connection keeps its last op and its last two coordinators for its next ones, so that MGET and MSET across
         // shards allocate nothing. A review found them keeping a huge op's per-key shard table (2 B a key) and its
         // steps' key lists (8 B a key) until the connection closed: 3 MB a connection after one 300,000-key MGET.
-        FallsBackAfter(24, 30, conns =>
+        FallsBackAfter(24, 30, risesMb: 0, conns =>
         {
             var huge = Enumerable.Range(0, 300_000).Select(i => "t:" + i.ToString(CultureInfo.InvariantCulture)).Prepend("MGET").ToArray();
             var small = new[] { "MGET", KeyOn(0), KeyOn(1) };
@@ -129,6 +129,10 @@ public sealed class MemoryReclaimTests
         var key = KeyOn(0);
         Assert.Equal("OK", c.Call("SET", key, new string('x', 100 << 20)).Text);
         Assert.Equal(1, c.Call("DEL", key).Integer);
+
+        // The input buffer that held the SET is kept for 2 s after its last use: it is in used_memory now.
+        var peak = UsedMemory(probe);
+        Assert.True(peak > baseline + (90 << 20), $"used_memory {peak >> 20} MB after the big SET, from {baseline >> 20} MB");
 
         // Four MGETs over both shards in one write: they run as one batch, and three of their ops are kept as spares.
         var mget = RespConnection.Encode("MGET", KeyOn(0), KeyOn(1));
@@ -173,10 +177,13 @@ public sealed class MemoryReclaimTests
 
     /// <summary>
     /// Runs <paramref name="body"/> on a 2-shard server with <paramref name="clients"/> connections, kept open, then asserts
-    /// that used_memory falls back to within <paramref name="slackMb"/> MB of where it was before. It is read by a
-    /// connection of its own: INFO is an op, and a connection with an op out keeps its input buffer.
+    /// that used_memory rose by over <paramref name="risesMb"/> MB (the big buffers are kept for 2 s after their last use,
+    /// so the memory the test means to see given back is still counted) and then falls back to within
+    /// <paramref name="slackMb"/> MB of where it was before. It is read by a connection of its own: INFO is an op, and a
+    /// connection with an op out keeps its input buffer. The huge op's case asks for no rise: its 24 inputs were used one
+    /// after another over more than 2 s, and what it checks is that nothing of them stays.
     /// </summary>
-    private static void FallsBackAfter(int clients, int slackMb, Action<RespConnection[]> body)
+    private static void FallsBackAfter(int clients, int slackMb, int risesMb, Action<RespConnection[]> body)
     {
         using var server = ServerProcess.StartBasalt("--shards", "2");
         var conns = Enumerable.Range(0, clients).Select(_ => server.Connect()).ToArray();
@@ -185,6 +192,8 @@ public sealed class MemoryReclaimTests
             var baseline = UsedMemory(conns[0]);
             body(conns);
             using var probe = server.Connect();
+            var peak = UsedMemory(probe);
+            Assert.True(peak > baseline + ((long)risesMb << 20), $"used_memory {peak >> 20} MB after the commands, from {baseline >> 20} MB: expected a rise of over {risesMb} MB");
             AssertFallsTo(probe, baseline + ((long)slackMb << 20));
         }
         finally
