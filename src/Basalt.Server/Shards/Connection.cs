@@ -75,6 +75,7 @@ internal sealed unsafe class Connection
 
     // A trim came due while groups or ops were out (Trim): it runs when they are back, at the next Pump.
     private bool _trimWhenBack;
+
     private bool _inPump;
     private bool _closeAfterReply;
 
@@ -98,9 +99,6 @@ internal sealed unsafe class Connection
 
     // Retired KeyedOps, for the keyed commands of the next batch (MakeKeyedOp); dropped with the batch spares.
     private readonly KeyedOp?[] _spareKeyedOps = new KeyedOp?[MaxOpBatch];
-
-    /// <summary>The shards of the keys of the multi-key command being dispatched, as the router found them (<see cref="Dispatch"/>).</summary>
-    public KeyShardMemo KeyShards { get; } = new();
     private int _spareKeyedCount;
 
     // Multi-key ops that came in a row in this pass over the pipeline, made and not yet started: they run as one batch
@@ -196,6 +194,9 @@ internal sealed unsafe class Connection
     public string LastCommand { get; private set; } = "NULL";
 
     public int InputBufferLength => _inLen;
+
+    /// <summary>The shards of the keys of the multi-key command being dispatched, as the router found them (<see cref="Dispatch"/>).</summary>
+    public KeyShardMemo KeyShards { get; } = new();
 
     /// <summary>Input not yet run: a partial frame, or pipelined requests still to come (CLIENT LIST qbuf).</summary>
     public int UnprocessedInput => _inLen - (_parser.InFrame ? _parser.FrameStart : _parser.Position);
