@@ -176,19 +176,19 @@ internal sealed class RenameOp : ShardOp
                 // two may be on different shards here, so the destination's access is counted either way.
                 if (Owns(store, 1))
                 {
-                    _srcFound = db.Touch(Args[1], NowMs) is not null;
+                    _srcFound = db.Touch(Args[1], KeyHashOf(1), NowMs) is not null;
                 }
 
                 if (Owns(store, 2))
                 {
-                    _dstFound = db.Touch(Args[2], NowMs) is not null;
+                    _dstFound = db.Touch(Args[2], KeyHashOf(2), NowMs) is not null;
                 }
 
                 break;
             case 1:
                 if (Owns(store, 1))
                 {
-                    var e = db.Find(Args[1], NowMs)!;
+                    var e = db.Find(Args[1], KeyHashOf(1), NowMs)!;
                     (_value, _encoding, _expireAt, _idleSec) = (e.Value, e.Encoding, e.ExpireAtMs, store.LruClockSec - e.LastAccessSec);
                     db.Remove(e, valueMoves: true);
                 }
@@ -197,7 +197,7 @@ internal sealed class RenameOp : ShardOp
             default:
                 if (Owns(store, 2))
                 {
-                    db.Delete(Args[2], NowMs);
+                    db.Delete(Args[2], KeyHashOf(2), NowMs);
                     db.Insert(Args.ToArray(2), _value!, _encoding, _expireAt, _idleSec);
                 }
 
@@ -291,7 +291,7 @@ internal sealed class CopyOp : ShardOp
     {
         if (phase == 0)
         {
-            if (Owns(store, 1) && store.Dbs[Db].Read(Args[1], NowMs) is { } e)
+            if (Owns(store, 1) && store.Dbs[Db].Read(Args[1], KeyHashOf(1), NowMs) is { } e)
             {
                 _clone = e.IsString ? e.StringCopy() : e.Value;
                 // Redis's dupStringObject gives the copy an object of its own, never a shared integer.
@@ -301,7 +301,7 @@ internal sealed class CopyOp : ShardOp
 
             if (Owns(store, 2))
             {
-                _dstFound = store.Dbs[_dstDb].Touch(Args[2], NowMs) is not null; // lookupKeyWrite, as RENAME's
+                _dstFound = store.Dbs[_dstDb].Touch(Args[2], KeyHashOf(2), NowMs) is not null; // lookupKeyWrite, as RENAME's
             }
 
             return;
@@ -310,7 +310,7 @@ internal sealed class CopyOp : ShardOp
         if (Owns(store, 2))
         {
             var dst = store.Dbs[_dstDb];
-            dst.Delete(Args[2], NowMs);
+            dst.Delete(Args[2], KeyHashOf(2), NowMs);
             dst.Insert(Args.ToArray(2), _clone!, _encoding, _expireAt);
             _copied = true;
         }

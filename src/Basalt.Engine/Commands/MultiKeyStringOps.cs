@@ -317,7 +317,7 @@ internal sealed class LcsOp : ShardOp
         {
             if (Owns(store, i))
             {
-                var e = db.Read(Args[i], NowMs);
+                var e = db.Read(Args[i], KeyHashOf(i), NowMs);
                 _wrongType[i] = e is not null && !e.IsString;
                 _values[i] = e is not { IsString: true } ? [] : e.Value is byte[] exact && Shards.Length == 1 ? exact : e.StringCopy();
             }
